@@ -1,0 +1,60 @@
+# Two commands set everything up from a bare machine: `make run` and `make test`.
+PYTHON ?= python3
+# sam build needs the Lambda runtime's Python (3.12); fall back to PYTHON when pyenv has none.
+SAM_PYTHON ?= $(shell PYENV_VERSION=3.12.1 pyenv which python 2>/dev/null || command -v python3.12 || echo $(PYTHON))
+VENV := .venv
+SAM_VENV := .venv-sam
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SAM_STAMP := $(SAM_VENV)/.installed
+export AWS_DEFAULT_REGION ?= us-east-1
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: run test lint typecheck template-lint unit integration e2e build bench clean
+
+$(STAMP): requirements-dev.txt layers/core/requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+$(SAM_STAMP): requirements-sam.txt
+	$(SAM_PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/testrelay demo
+
+test: lint typecheck template-lint
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy layers/core/testrelay local/testrelay_local functions
+
+template-lint: $(STAMP) $(SAM_STAMP)
+	$(BIN)/cfn-lint template.yaml
+	$(SAM_VENV)/bin/sam validate --lint --template template.yaml
+	$(BIN)/statelint --ignore=URI statemachine/relay.asl.json
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+integration: $(STAMP)
+	$(BIN)/pytest tests/integration
+
+e2e: $(STAMP)
+	$(BIN)/pytest tests/e2e
+
+build: $(SAM_STAMP)
+	PATH="$(dir $(SAM_PYTHON)):$$PATH" $(SAM_VENV)/bin/sam build --template template.yaml
+
+bench: $(STAMP)
+	$(BIN)/python bench/handler_latency.py
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

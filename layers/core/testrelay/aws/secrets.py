@@ -1,0 +1,55 @@
+"""Secrets (webhook secrets, vendor keys) from Secrets Manager, cached for a few minutes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools.utilities import parameters
+
+from testrelay.aws.clients import client
+from testrelay.errors import ConfigurationError
+from testrelay.settings import get_settings
+
+
+def _secret_json(secret_id: str) -> dict[str, Any]:
+    try:
+        value = parameters.get_secret(
+            secret_id,
+            transform="json",
+            max_age=get_settings().secrets_max_age_seconds,
+            boto3_client=client("secretsmanager"),
+        )
+    except parameters.exceptions.TransformParameterError as exc:
+        raise ConfigurationError(f"secret {secret_id} is not a JSON object") from exc
+    except parameters.exceptions.GetParameterError as exc:
+        raise ConfigurationError(f"secret {secret_id} cannot be read") from exc
+    if not isinstance(value, dict):
+        raise ConfigurationError(f"secret {secret_id} is not a JSON object")
+    return value
+
+
+def webhook_secret(provider: str) -> str:
+    secret_id = get_settings().require("webhook_secrets_id")
+    value = _secret_json(secret_id).get(provider)
+    if not value:
+        raise ConfigurationError(f"secret {secret_id} has no key {provider!r}")
+    return str(value)
+
+
+@dataclass(frozen=True)
+class VendorCredentials:
+    # repr=False keeps keys out of any log line or traceback that prints the object.
+    testsigma_api_key: str = field(repr=False)
+    testsigma_tm_api_key: str = field(repr=False)
+    github_token: str = field(repr=False)
+
+
+def vendor_credentials() -> VendorCredentials:
+    secret_id = get_settings().require("vendor_secrets_id")
+    value = _secret_json(secret_id)
+    names = ("testsigma_api_key", "testsigma_tm_api_key", "github_token")
+    missing = [name for name in names if not value.get(name)]
+    if missing:
+        raise ConfigurationError(f"secret {secret_id} lacks: {', '.join(missing)}")
+    return VendorCredentials(*(str(value[name]) for name in names))

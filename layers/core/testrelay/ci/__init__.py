@@ -1,0 +1,1 @@
+"""One module per CI provider: authenticate the delivery, normalise it, report back."""

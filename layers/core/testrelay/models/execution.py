@@ -1,0 +1,84 @@
+"""What the relay learns from Testsigma about a run and its test cases."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class CaseStatus(StrEnum):
+    """Vendor-neutral case status; each write-back target maps these to its own status ids."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+    SKIPPED = "skipped"
+    UNTESTED = "untested"
+
+
+# Worst first: when several results land on one target case (data-driven iterations, several
+# machines) the worst one wins, so a failure on any machine is never hidden by a pass elsewhere.
+STATUS_SEVERITY: tuple[CaseStatus, ...] = (
+    CaseStatus.FAILED,
+    CaseStatus.BLOCKED,
+    CaseStatus.UNTESTED,
+    CaseStatus.SKIPPED,
+    CaseStatus.PASSED,
+)
+
+
+class RunCounts(BaseModel):
+    total: int = 0
+    passed: int = 0
+    failed: int = 0
+    blocked: int = 0
+    skipped: int = 0
+    untested: int = 0
+
+    def add(self, status: CaseStatus) -> None:
+        self.total += 1
+        setattr(self, status.value, getattr(self, status.value) + 1)
+
+    def summary(self) -> str:
+        parts = [f"{self.passed} passed", f"{self.failed} failed"]
+        if self.blocked:
+            parts.append(f"{self.blocked} blocked")
+        if self.skipped:
+            parts.append(f"{self.skipped} skipped")
+        if self.untested:
+            parts.append(f"{self.untested} not run")
+        return ", ".join(parts)
+
+
+class RunRef(BaseModel):
+    """The Testsigma run a job follows."""
+
+    model_config = ConfigDict(frozen=True)
+
+    run_id: int
+    url: str
+    triggered_at: float = Field(description="epoch seconds when the relay triggered or adopted the run")
+    plan_id: int | None = None
+
+
+class ExecutionStatus(BaseModel):
+    run_id: int
+    status: str
+    result: str
+    finished: bool
+    message: str | None = None
+
+
+class CaseResult(BaseModel):
+    """One test-case result of a Testsigma run (one per iteration or machine)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    case_id: int
+    name: str
+    result: str
+    status: CaseStatus
+    case_result_id: int | None = None
+    suite: str | None = None
+    machine: str | None = None

@@ -1,0 +1,34 @@
+"""A job: one route's work for one CI event (or schedule firing), as it travels on the queue."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from testrelay.models.ci_event import CiEvent
+from testrelay.models.routes import RouteAction
+
+
+def job_id_for(provider: str, delivery_key: str, route_name: str) -> str:
+    """Deterministic: the same delivery and route always give the same id (and execution name)."""
+    digest = hashlib.sha256(f"{provider}\0{delivery_key}\0{route_name}".encode()).hexdigest()
+    return f"{route_name}-{digest[:24]}"
+
+
+class Job(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = 1
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,80}$")
+    kind: Literal["trigger", "result_sync"] = "trigger"
+    route: RouteAction
+    event: CiEvent
+    testsigma_run_id: int | None = Field(default=None, description="set for result-sync jobs")
+    created_at: float = Field(default_factory=time.time)
+
+    @classmethod
+    def for_event(cls, event: CiEvent, route: RouteAction) -> Job:
+        return cls(id=job_id_for(event.provider, event.delivery_key, route.name), route=route, event=event)

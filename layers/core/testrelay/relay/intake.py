@@ -1,0 +1,66 @@
+"""A webhook delivery in, jobs on the queue out: verify, normalise, route, enqueue. No vendor calls."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from testrelay.aws.queue import send_jobs
+from testrelay.aws.secrets import webhook_secret
+from testrelay.ci.base import Ignored
+from testrelay.ci.registry import PROVIDERS
+from testrelay.errors import AuthenticationFailed, InvalidPayload
+from testrelay.models.job import Job
+from testrelay.observability import logger, metrics
+from testrelay.routing import load_routes, match_routes
+from testrelay.settings import get_settings
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+def receive(provider_name: str, headers: Mapping[str, str], body: bytes) -> Answer:
+    headers = {name.lower(): value for name, value in headers.items()}
+    provider = PROVIDERS.get(provider_name)
+    if provider is None:
+        return Answer(404, {"status": "unknown_provider", "message": f"no webhook for {provider_name!r}"})
+
+    try:
+        provider.authenticate(headers, body, webhook_secret(provider_name))
+    except AuthenticationFailed as exc:
+        metrics.add_metric(name="WebhookRejected", unit=MetricUnit.Count, value=1)
+        logger.warning("webhook rejected", provider=provider_name, reason=str(exc))
+        return Answer(401, {"status": "unauthorized", "message": str(exc)})
+
+    try:
+        parsed = provider.parse(headers, body)
+    except InvalidPayload as exc:
+        logger.warning("webhook body invalid", provider=provider_name, reason=str(exc))
+        return Answer(400, {"status": "invalid", "message": str(exc)})
+
+    if isinstance(parsed, Ignored):
+        logger.info("webhook ignored", provider=provider_name, event=parsed.event, reason=parsed.reason)
+        metrics.add_metric(name="WebhookIgnored", unit=MetricUnit.Count, value=1)
+        return Answer(200, {"status": "ignored", "event": parsed.event, "reason": parsed.reason})
+
+    event = parsed
+    routes = load_routes(get_settings().require("routes_file"))
+    matched, reasons = match_routes(routes, event)
+    delivery: dict[str, Any] = {"delivery": event.delivery_key, "event": event.event, "repository": event.repository}
+    if not matched:
+        reason = "no route matches this event" + (": " + "; ".join(reasons) if reasons else "")
+        logger.info("webhook matched no route", **delivery, reasons=reasons)
+        metrics.add_metric(name="WebhookIgnored", unit=MetricUnit.Count, value=1)
+        return Answer(200, {"status": "ignored", **delivery, "reason": reason})
+
+    jobs = [Job.for_event(event, route.action()) for route in matched]
+    send_jobs(get_settings().require("jobs_queue_url"), jobs)
+    logger.info("jobs enqueued", **delivery, jobs=[job.id for job in jobs])
+    metrics.add_metric(name="JobsEnqueued", unit=MetricUnit.Count, value=len(jobs))
+    return Answer(202, {"status": "accepted", **delivery, "jobs": [job.id for job in jobs]})

@@ -1,0 +1,48 @@
+"""Runtime settings, read from the environment into one validated model when first needed."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from testrelay.errors import ConfigurationError
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    ledger_table: str | None = None
+    results_bucket: str | None = None
+    jobs_queue_url: str | None = None
+    state_machine_arn: str | None = None
+    routes_file: str | None = None
+    webhook_secrets_id: str | None = None
+    vendor_secrets_id: str | None = None
+    testsigma_base_url: str = "https://app.testsigma.com/api/v1"
+    testsigma_app_url: str = "https://app.testsigma.com"
+    testsigma_tm_base_url: str = "https://test-management.testsigma.com/api/v1"
+    github_api_url: str = "https://api.github.com"
+    http_timeout_seconds: float = Field(default=10.0, gt=0)
+    secrets_max_age_seconds: int = Field(default=300, ge=0)
+    # Results larger than this (serialised JSON) travel through S3 instead of the state payload,
+    # keeping far below Step Functions' 256 KB limit.
+    inline_results_limit_bytes: int = Field(default=32_000, ge=0)
+
+    def require(self, name: str) -> str:
+        value = getattr(self, name)
+        if not value:
+            raise ConfigurationError(f"environment variable {name.upper()} is not set")
+        return str(value)
+
+
+@cache
+def get_settings() -> Settings:
+    fields = Settings.model_fields
+    values = {name: os.environ[name.upper()] for name in fields if os.environ.get(name.upper())}
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        raise ConfigurationError(f"invalid settings: {problems}") from exc

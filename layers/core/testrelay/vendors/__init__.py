@@ -1,0 +1,1 @@
+"""One client per vendor API, all on the shared HTTP session in `http`."""

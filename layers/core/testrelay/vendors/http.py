@@ -1,0 +1,137 @@
+"""The HTTP session every vendor client uses: time-outs, bounded retries, throttling understood.
+
+Retries here cover short hiccups inside one Lambda invocation. When a vendor asks for a longer pause
+than `max_in_call_wait` allows, the error escapes as VendorThrottled so the state machine's Retry
+waits instead of a billed Lambda.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from testrelay.errors import (
+    VendorAuthFailed,
+    VendorOutcomeUnknown,
+    VendorRejected,
+    VendorThrottled,
+    VendorUnavailable,
+)
+from testrelay.observability import logger
+
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+# Statuses that mean "not processed, try again" even for a POST.
+SAFE_TO_REPEAT_POST = frozenset({429, 503})
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    max_in_call_wait: float = 20.0
+
+
+ThrottleDetector = Callable[[requests.Response], bool]
+
+
+def _is_429(response: requests.Response) -> bool:
+    return response.status_code == 429
+
+
+@dataclass
+class VendorSession:
+    vendor: str
+    base_url: str
+    headers: Mapping[str, str]
+    timeout: float = 10.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    is_throttle: ThrottleDetector = _is_429
+    sleep: Callable[[float], None] = time.sleep
+    session: requests.Session = field(default_factory=requests.Session)
+
+    def __post_init__(self) -> None:
+        self.base_url = self.base_url.rstrip("/")
+        self.session.headers.update({"Accept": "application/json", "User-Agent": "testrelay/0.1", **self.headers})
+
+    def request(self, method: str, path: str, json: Any = None, params: Mapping[str, Any] | None = None) -> Any:
+        """Send one call, retrying what is safe to retry; return the decoded JSON body (or None)."""
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        what = f"{method} {path}"
+        waited = 0.0
+        for attempt in range(1, self.retry.attempts + 1):
+            last = attempt == self.retry.attempts
+            try:
+                response = self.session.request(method, url, json=json, params=params, timeout=self.timeout)
+            except requests.ConnectionError as exc:
+                # Includes ConnectTimeout: the request never reached the vendor, so even a POST may repeat.
+                if last:
+                    raise VendorUnavailable(self.vendor, f"{what}: {type(exc).__name__}") from exc
+                waited += self._pause(attempt, None, what, "connection error")
+                continue
+            except requests.Timeout as exc:
+                # A read time-out may have been processed: repeat only what is idempotent.
+                if method not in IDEMPOTENT:
+                    raise VendorOutcomeUnknown(self.vendor, f"{what}: no answer within {self.timeout}s") from exc
+                if last:
+                    raise VendorUnavailable(self.vendor, f"{what}: timed out after {self.timeout}s") from exc
+                waited += self._pause(attempt, None, what, "time-out")
+                continue
+
+            if response.ok:
+                return response.json() if response.content else None
+            status = response.status_code
+            if self.is_throttle(response):
+                delay = _retry_after(response)
+                if last or (delay is not None and waited + delay > self.retry.max_in_call_wait):
+                    raise VendorThrottled(self.vendor, f"{what}: throttled (HTTP {status})", status)
+                waited += self._pause(attempt, delay, what, f"throttled (HTTP {status})")
+                continue
+            if status >= 500:
+                if method not in IDEMPOTENT and status not in SAFE_TO_REPEAT_POST:
+                    raise VendorOutcomeUnknown(self.vendor, f"{what}: HTTP {status} {_brief(response)}", status)
+                if last:
+                    raise VendorUnavailable(self.vendor, f"{what}: HTTP {status} {_brief(response)}", status)
+                waited += self._pause(attempt, _retry_after(response), what, f"HTTP {status}")
+                continue
+            if status in (401, 403):
+                raise VendorAuthFailed(self.vendor, f"{what}: HTTP {status}: credentials refused", status)
+            raise VendorRejected(self.vendor, f"{what}: HTTP {status} {_brief(response)}", status)
+        raise AssertionError("unreachable: the last attempt always returns or raises")
+
+    def _pause(self, attempt: int, requested: float | None, what: str, why: str) -> float:
+        backoff = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))
+        delay = requested if requested is not None else random.uniform(0, backoff)
+        logger.info("vendor call retried", vendor=self.vendor, call=what, reason=why, delay_s=round(delay, 3))
+        self.sleep(delay)
+        return delay
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _brief(response: requests.Response, limit: int = 300) -> str:
+    """The vendor's own error message, shortened: enough to act on, never request headers."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:limit].strip()
+    if isinstance(body, dict):
+        for key in ("message", "error", "errors"):
+            if body.get(key):
+                return str(body[key])[:limit]
+    return str(body)[:limit]
