@@ -44,9 +44,7 @@ MARSHAL_ERROR = "Runtime.MarshalError"
 class LocalLambdaContext(LambdaContext):
     """The context object of one invocation, shaped like the Lambda Python runtime's."""
 
-    def __init__(
-        self, *, function_name: str, function_arn: str, memory_limit_in_mb: int, timeout_seconds: int
-    ) -> None:
+    def __init__(self, *, function_name: str, function_arn: str, memory_limit_in_mb: int, timeout_seconds: int) -> None:
         self._function_name = function_name
         self._function_version = "$LATEST"
         self._invoked_function_arn = function_arn
@@ -99,12 +97,10 @@ class LambdaRouter:
             finally:
                 self._join_async_invocations(async_join_timeout)
 
-    def _invoke(
-        self, function: LambdaFunction, body: Any, headers: Any, response_headers: dict[str, str]
-    ) -> bytes:
+    def _invoke(self, function: LambdaFunction, body: Any, headers: Any, response_headers: dict[str, str]) -> bytes:
         event = _parse_event(body)
         invocation_type = headers.get("X-Amz-Invocation-Type") or "RequestResponse"
-        response_headers["X-Amz-Executed-Version"] = "$LATEST"
+        response_headers["x-amz-executed-version"] = "$LATEST"
         if invocation_type == "DryRun":
             return b""
         if invocation_type == "Event":
@@ -118,7 +114,7 @@ class LambdaRouter:
             return b""
         payload, function_error = self._run(function, event)
         if function_error:
-            response_headers["X-Amz-Function-Error"] = "Unhandled"
+            response_headers["x-amz-function-error"] = "Unhandled"
         return payload
 
     def _run(self, function: LambdaFunction, event: Any) -> tuple[bytes, bool]:
@@ -171,9 +167,7 @@ def _parse_event(body: str | bytes | None) -> Any:
         ) from exc
 
 
-def _error_payload(
-    error_type: str, message: str, context: LocalLambdaContext, stack_trace: list[str]
-) -> bytes:
+def _error_payload(error_type: str, message: str, context: LocalLambdaContext, stack_trace: list[str]) -> bytes:
     body: Mapping[str, Any] = {
         "errorMessage": message,
         "errorType": error_type,

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from tests.support import SHARED_FIXTURES, github_fixture
 
 from testrelay.ci.base import Ignored, verify_hmac_sha256
 from testrelay.ci.github import GitHubProvider
 from testrelay.errors import AuthenticationFailed, InvalidPayload
 from testrelay.models.ci_event import CiEvent
 from testrelay_local.signing import github_headers
-from tests.support import SHARED_FIXTURES, github_fixture
 
 SECRET = "test-secret-placeholder"
 provider = GitHubProvider()
@@ -87,7 +87,7 @@ def test_broken_bodies_are_invalid_and_say_why() -> None:
     with pytest.raises(InvalidPayload, match="not valid JSON"):
         provider.parse(_headers(b"{not json", "workflow_run"), b"{not json")
     body = json.dumps({"action": "completed", "workflow_run": {"id": 1}}).encode()
-    with pytest.raises(InvalidPayload, match="'repository.full_name' is missing"):
+    with pytest.raises(InvalidPayload, match=r"'repository\.full_name' is missing"):
         provider.parse(_headers(body, "workflow_run"), body)
     with pytest.raises(InvalidPayload, match="X-GitHub-Event"):
         provider.parse({"x-github-delivery": "d"}, b"{}")

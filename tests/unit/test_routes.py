@@ -38,8 +38,14 @@ VALID = textwrap.dedent(
 
 def _event(**changes: object) -> CiEvent:
     base = CiEvent(
-        provider="github", event="workflow_run", delivery_key="d-1", repository="octo-org/octo-repo",
-        branch="master", commit_sha="3484a3fb816e0859fd6e1cea078d76385ff50625", pipeline_name="", outcome="success",
+        provider="github",
+        event="workflow_run",
+        delivery_key="d-1",
+        repository="octo-org/octo-repo",
+        branch="master",
+        commit_sha="3484a3fb816e0859fd6e1cea078d76385ff50625",
+        pipeline_name="",
+        outcome="success",
     )
     return base.model_copy(update=changes)
 

@@ -3,26 +3,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
 
 from testrelay.aws.clients import client
 from testrelay.errors import ConfigurationError
 from testrelay.settings import get_settings
 
 
+@cache
+def _provider() -> SecretsProvider:
+    # One provider per process: its cache is what spares Secrets Manager a call per invocation.
+    return SecretsProvider(boto3_client=client("secretsmanager"))
+
+
 def _secret_json(secret_id: str) -> dict[str, Any]:
     try:
-        value = parameters.get_secret(
-            secret_id,
-            transform="json",
-            max_age=get_settings().secrets_max_age_seconds,
-            boto3_client=client("secretsmanager"),
-        )
-    except parameters.exceptions.TransformParameterError as exc:
+        value = _provider().get(secret_id, transform="json", max_age=get_settings().secrets_max_age_seconds)
+    except TransformParameterError as exc:
         raise ConfigurationError(f"secret {secret_id} is not a JSON object") from exc
-    except parameters.exceptions.GetParameterError as exc:
+    except GetParameterError as exc:
         raise ConfigurationError(f"secret {secret_id} cannot be read") from exc
     if not isinstance(value, dict):
         raise ConfigurationError(f"secret {secret_id} is not a JSON object")
@@ -53,3 +56,8 @@ def vendor_credentials() -> VendorCredentials:
     if missing:
         raise ConfigurationError(f"secret {secret_id} lacks: {', '.join(missing)}")
     return VendorCredentials(*(str(value[name]) for name in names))
+
+
+def forget_cached_secrets() -> None:
+    """Drop cached secrets and the client (tests and the local runtime switch AWS endpoints)."""
+    _provider.cache_clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -39,6 +40,21 @@ class RunCounts(BaseModel):
     def add(self, status: CaseStatus) -> None:
         self.total += 1
         setattr(self, status.value, getattr(self, status.value) + 1)
+
+    @classmethod
+    def of_cases(cls, results: Iterable[CaseResult]) -> RunCounts:
+        """Counts test cases, not iterations: a data-driven case counts once with its worst iteration,
+        a case run on several machines once per machine (as Testsigma's own run counts do)."""
+        worst: dict[tuple[int, str | None], CaseStatus] = {}
+        for result in results:
+            key = (result.case_id, result.machine)
+            current = worst.get(key)
+            if current is None or STATUS_SEVERITY.index(result.status) < STATUS_SEVERITY.index(current):
+                worst[key] = result.status
+        counts = cls()
+        for status in worst.values():
+            counts.add(status)
+        return counts
 
     def summary(self) -> str:
         parts = [f"{self.passed} passed", f"{self.failed} failed"]

@@ -48,9 +48,7 @@ def collect_results(job: Job, run: RunRef) -> dict[str, Any]:
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidPayload(f"Testsigma case results of run {run.run_id} are malformed: {exc!r}") from exc
 
-    counts = RunCounts()
-    for result in results:
-        counts.add(result.status)
+    counts = RunCounts.of_cases(results)
     items = [result.model_dump(mode="json") for result in results]
     summary: dict[str, Any] = {"count": len(items), "counts": counts.model_dump()}
     settings = get_settings()

@@ -30,3 +30,8 @@ class GitHubClient:
             body["target_url"] = target_url
         answer: dict[str, Any] = self.http.request("POST", f"/repos/{repository}/statuses/{sha}", json=body)
         return answer
+
+    def list_commit_statuses(self, repository: str, ref: str) -> list[dict[str, Any]]:
+        """Newest first, as GitHub lists them."""
+        answer: list[dict[str, Any]] = self.http.request("GET", f"/repos/{repository}/commits/{ref}/statuses")
+        return answer

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import requests
@@ -60,3 +60,23 @@ class TestsigmaTmClient:
         )
         updated: list[Any] = (answer or {}).get("data", {}).get("test_run_cases", [])
         return updated
+
+    def _pages(self, path: str, key: str, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """Every item of a cursor-paginated list (`page_info.next` is null on the last page)."""
+        cursor: str | None = None
+        while True:
+            params: dict[str, Any] = {"page_size": page_size, **({"cursor": cursor} if cursor else {})}
+            answer = self.http.request("GET", path, params=params) or {}
+            yield from (answer.get("data") or {}).get(key) or []
+            cursor = (answer.get("page_info") or {}).get("next")
+            if not cursor:
+                return
+
+    def list_run_cases(self, project_id: str, run_id: str) -> list[dict[str, Any]]:
+        return list(self._pages(f"/projects/{project_id}/test_runs/{run_id}/test_cases", "test_run_cases"))
+
+    def list_cases(self, project_id: str) -> list[dict[str, Any]]:
+        return list(self._pages(f"/projects/{project_id}/test_cases", "test_cases"))
+
+    def list_run_statuses(self) -> list[dict[str, Any]]:
+        return list(self._pages("/test_runs/statuses", "test_run_statuses"))

@@ -1,0 +1,213 @@
+"""The whole relay on one machine: moto for AWS (resources from template.yaml), the real handlers,
+an HTTP front for the webhook, a poller for the queue, and the vendor sandbox (or the real vendors)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+from testrelay.aws import clients
+from testrelay.aws.secrets import forget_cached_secrets
+from testrelay.observability import logger
+from testrelay.relay import services
+from testrelay.routing import load_routes
+from testrelay.settings import get_settings
+from testrelay_local.functions import ROOT, load_handler
+from testrelay_local.http_front import HttpFront
+from testrelay_local.local_aws import LocalAws
+from testrelay_local.sandbox import Sandbox, SandboxSeed
+from testrelay_local.sandbox.demo import DEMO_GITHUB_TOKEN, DEMO_TESTSIGMA_API_KEY, DEMO_TM_API_KEY
+from testrelay_local.sqs_poller import SqsPoller
+from testrelay_local.stack import provision
+
+TEMPLATE = ROOT / "template.yaml"
+DEFAULT_ROUTES = ROOT / "config" / "routes.yaml"
+LOCAL_WEBHOOK_SECRET = "local-webhook-secret"  # noqa: S105 - a local-only value, printed for the user
+
+REAL_VENDOR_VARIABLES = (
+    "TESTSIGMA_BASE_URL",
+    "TESTSIGMA_APP_URL",
+    "TESTSIGMA_TM_BASE_URL",
+    "GITHUB_API_URL",
+    "TESTSIGMA_API_KEY",
+    "TESTSIGMA_TM_API_KEY",
+    "GITHUB_TOKEN",
+)
+
+
+@dataclass(frozen=True)
+class Vendors:
+    testsigma_base_url: str
+    testsigma_app_url: str
+    testsigma_tm_base_url: str
+    github_api_url: str
+    testsigma_api_key: str
+    testsigma_tm_api_key: str
+    github_token: str
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Vendors:
+        """The real vendors: every base URL and key must be given (defaults are the public hosts)."""
+        defaults = {
+            "TESTSIGMA_BASE_URL": "https://app.testsigma.com/api/v1",
+            "TESTSIGMA_APP_URL": "https://app.testsigma.com",
+            "TESTSIGMA_TM_BASE_URL": "https://test-management.testsigma.com/api/v1",
+            "GITHUB_API_URL": "https://api.github.com",
+        }
+        values = {name: environ.get(name) or defaults.get(name, "") for name in REAL_VENDOR_VARIABLES}
+        missing = [name for name, value in values.items() if not value]
+        if missing:
+            raise ValueError(f"real vendors need these environment variables: {', '.join(missing)}")
+        return cls(*(values[name] for name in REAL_VENDOR_VARIABLES))
+
+    @classmethod
+    def sandbox(cls, sandbox: Sandbox) -> Vendors:
+        return cls(
+            testsigma_base_url=sandbox.testsigma_url,
+            testsigma_app_url=f"{sandbox.base_url}/testsigma",
+            testsigma_tm_base_url=sandbox.testsigma_tm_url,
+            github_api_url=sandbox.github_url,
+            testsigma_api_key=DEMO_TESTSIGMA_API_KEY,
+            testsigma_tm_api_key=DEMO_TM_API_KEY,
+            github_token=DEMO_GITHUB_TOKEN,
+        )
+
+
+def reset_process_caches() -> None:
+    """The core caches clients, settings and secrets per process, as Lambda does; a new stack needs new ones."""
+    get_settings.cache_clear()
+    clients.client.cache_clear()
+    clients.resource.cache_clear()
+    forget_cached_secrets()
+    for cached in (services._ledger, services._testsigma, services._testsigma_tm, services._github):
+        cached.cache_clear()
+
+
+@contextmanager
+def _environment(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+class LocalRuntime:
+    def __init__(
+        self,
+        routes_file: Path = DEFAULT_ROUTES,
+        port: int = 0,
+        vendors: Vendors | None = None,
+        time_scale: float = 0.0,
+        sandbox_seed: SandboxSeed | None = None,
+        sandbox_run_duration: float = 2.0,
+        sandbox_port: int = 0,
+        log_level: str = "WARNING",
+        webhook_secret: str = LOCAL_WEBHOOK_SECRET,
+    ) -> None:
+        load_routes(routes_file)  # fail before anything starts
+        self.routes_file = Path(routes_file).resolve()
+        self._port = port
+        self._given_vendors = vendors
+        self._log_level = log_level
+        self.webhook_secret = webhook_secret
+        self.sandbox: Sandbox | None = None
+        if vendors is None:
+            self.sandbox = Sandbox(
+                seed=sandbox_seed or SandboxSeed.demo(), run_duration=sandbox_run_duration, port=sandbox_port
+            )
+        self.aws = LocalAws(time_scale=time_scale)
+        self.outputs: dict[str, str] = {}
+        self._env: Any = None
+        self._front: HttpFront | None = None
+        self._poller: SqsPoller | None = None
+
+    @property
+    def url(self) -> str:
+        if self._front is None:
+            raise RuntimeError("the local runtime is not running")
+        return self._front.url
+
+    def webhook_url(self, provider: str = "github") -> str:
+        return f"{self.url}/webhooks/{provider}"
+
+    def start(self) -> Self:
+        if self.sandbox is not None:
+            self.sandbox.start()
+            vendors = Vendors.sandbox(self.sandbox)
+        else:
+            assert self._given_vendors is not None
+            vendors = self._given_vendors
+        self.aws.start()
+        stack = provision(self.aws, TEMPLATE)
+        self.outputs = dict(stack.outputs)
+        environment = {
+            **stack.environment,
+            "ROUTES_FILE": str(self.routes_file),
+            "TESTSIGMA_BASE_URL": vendors.testsigma_base_url,
+            "TESTSIGMA_APP_URL": vendors.testsigma_app_url,
+            "TESTSIGMA_TM_BASE_URL": vendors.testsigma_tm_base_url,
+            "GITHUB_API_URL": vendors.github_api_url,
+            "POWERTOOLS_LOG_LEVEL": self._log_level,
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+        self._env = _environment(environment)
+        self._env.__enter__()
+        reset_process_caches()
+        # Powertools reads the level when the logger is created, which happened at import.
+        logger.setLevel(self._log_level)
+        secrets = self.aws.client("secretsmanager")
+        secrets.put_secret_value(
+            SecretId=self.outputs["WebhookSecretsArn"],
+            SecretString=json.dumps({"github": self.webhook_secret}),
+        )
+        secrets.put_secret_value(
+            SecretId=self.outputs["VendorCredentialsArn"],
+            SecretString=json.dumps(
+                {
+                    "testsigma_api_key": vendors.testsigma_api_key,
+                    "testsigma_tm_api_key": vendors.testsigma_tm_api_key,
+                    "github_token": vendors.github_token,
+                }
+            ),
+        )
+        self._poller = SqsPoller(
+            self.aws.client("sqs"), self.outputs["JobsQueueUrl"], load_handler("functions/dispatch")
+        )
+        self._poller.start()
+        self._front = HttpFront(load_handler("functions/webhook"), port=self._port)
+        self._front.start()
+        return self
+
+    def stop(self) -> None:
+        if self._front is not None:
+            self._front.stop()
+        if self._poller is not None:
+            self._poller.stop()
+        self.aws.stop()
+        if self._env is not None:
+            self._env.__exit__(None, None, None)
+        reset_process_caches()
+        if self.sandbox is not None:
+            self.sandbox.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def execution_arn(self, job_id: str) -> str:
+        machine = self.outputs["StateMachineArn"]
+        return machine.replace(":stateMachine:", ":execution:") + f":{job_id}"

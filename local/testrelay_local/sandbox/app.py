@@ -1,0 +1,178 @@
+"""The sandbox behind the HTTP server: routes each call to its vendor, injects faults, counts calls,
+and serves the `/_sandbox` control API."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from testrelay_local.sandbox.counters import RequestCounters
+from testrelay_local.sandbox.faults import FaultInjector, FaultKind, FaultSettings
+from testrelay_local.sandbox.github import GithubApi
+from testrelay_local.sandbox.messages import MalformedBody, Request, Response
+from testrelay_local.sandbox.seed import SandboxSeed
+from testrelay_local.sandbox.testsigma import TestsigmaApi
+from testrelay_local.sandbox.testsigma_tm import TestsigmaTmApi
+from testrelay_local.sandbox.vendor import Route, VendorApi, VendorName
+
+CONTROL_PREFIX = "/_sandbox"
+_Model = TypeVar("_Model", bound=BaseModel)
+_VENDOR_PREFIXES: dict[str, VendorName] = {api.prefix: api.name for api in (TestsigmaApi, TestsigmaTmApi, GithubApi)}
+
+
+def _vendor_of(path: str) -> tuple[VendorName, str] | None:
+    """The vendor serving a path, and the path relative to that vendor's base URL."""
+    for prefix, name in _VENDOR_PREFIXES.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return name, path[len(prefix) :] or "/"
+    return None
+
+
+class SandboxApp:
+    def __init__(self, seed: SandboxSeed, run_duration: float) -> None:
+        self.run_duration = run_duration
+        # One lock for all state: handlers are quick, and only sleeps (latency, time-outs) run outside it.
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._seed = seed
+        self._faults = FaultInjector()
+        self._counters = RequestCounters()
+        self._vendors = self._build_vendors(seed)
+
+    def _build_vendors(self, seed: SandboxSeed) -> dict[VendorName, VendorApi]:
+        return {
+            "testsigma": TestsigmaApi(seed, self.run_duration),
+            "testsigma_tm": TestsigmaTmApi(seed),
+            "github": GithubApi(seed),
+        }
+
+    def handle(self, request: Request) -> Response:
+        if request.path == CONTROL_PREFIX or request.path.startswith(CONTROL_PREFIX + "/"):
+            return self._control(request)
+        owner = _vendor_of(request.path)
+        if owner is None:
+            return Response.of_json(
+                404, {"message": f"nothing is served at {request.path}; vendors live under {sorted(_VENDOR_PREFIXES)}"}
+            )
+        vendor_name, local_path = owner
+        request = replace(request, path=local_path)
+        with self._lock:
+            # A call belongs to the data it arrived at: if a reset or a new seed lands while it sleeps,
+            # it finishes against (and is counted in) what it started with, never leaking into the new data.
+            vendor = self._vendors[vendor_name]
+            counters = self._counters
+            fault = self._faults.pick(vendor_name, request.method, request.path)
+            latency_s = self._faults.settings.latency_ms / 1000
+            hang_s = self._faults.settings.timeout_sleep_s
+        # Sleeps end early when the sandbox stops, so a hung call never outlives it.
+        if latency_s:
+            self._closing.wait(latency_s)
+        if fault == "timeout":
+            self._closing.wait(hang_s)
+        with self._lock:
+            found = vendor.router.match(request.method, request.path)
+            response = self._answer(vendor, found, request, fault)
+            endpoint = found[0].endpoint if found else f"{request.method} (no such endpoint)"
+            counters.record(vendor_name, endpoint, response.status, fault)
+            return vendor.decorate(response)
+
+    @staticmethod
+    def _answer(
+        vendor: VendorApi, found: tuple[Route, dict[str, str]] | None, request: Request, fault: FaultKind | None
+    ) -> Response:
+        if fault == "throttle":
+            return vendor.throttled()
+        if fault == "server_error":
+            return vendor.server_error()
+        if fault == "timeout":
+            return vendor.timed_out()
+        if not vendor.authorized(request):
+            return vendor.unauthorized()
+        if found is None:
+            return vendor.error(404, f"Not Found: {request.method} {request.path}")
+        route, params = found
+        try:
+            return route.handler(request, params)
+        except MalformedBody as exc:
+            return vendor.malformed(str(exc))
+
+    def state_json(self) -> bytes:
+        with self._lock:
+            state: dict[str, Any] = {
+                "run_duration": self.run_duration,
+                **{name: vendor.snapshot() for name, vendor in self._vendors.items()},
+                "requests": self._counters.snapshot(),
+                "faults": self._faults.snapshot(),
+            }
+        return json.dumps(state).encode()
+
+    def load_seed(self, seed: SandboxSeed) -> None:
+        """Replaces all vendor data with the seed's; faults and counters stay."""
+        with self._lock:
+            self._seed = seed
+            self._vendors = self._build_vendors(seed)
+
+    def set_faults(self, settings: FaultSettings) -> None:
+        with self._lock:
+            self._faults = FaultInjector(settings)
+
+    def reset(self) -> None:
+        """Back to the current seed, without faults and with zeroed counters."""
+        with self._lock:
+            self._vendors = self._build_vendors(self._seed)
+            self._faults = FaultInjector()
+            self._counters = RequestCounters()
+
+    def open(self) -> None:
+        self._closing.clear()
+
+    def close(self) -> None:
+        """Wakes every sleeping call (latency, injected time-outs) so a stopping server is not held up."""
+        self._closing.set()
+
+    def _control(self, request: Request) -> Response:
+        action = (request.method, request.path.removeprefix(CONTROL_PREFIX).rstrip("/"))
+        if action == ("GET", "/state"):
+            return Response(200, self.state_json())
+        if action == ("POST", "/reset"):
+            self.reset()
+            return Response.of_json(200, {"message": "reset to the current seed; faults and counters cleared"})
+        if action == ("POST", "/seed"):
+            seed = self._parse(request, SandboxSeed)
+            if isinstance(seed, Response):
+                return seed
+            self.load_seed(seed)
+            return Response.of_json(200, {"message": "seed loaded; vendor data replaced"})
+        if action == ("POST", "/faults"):
+            settings = self._parse(request, FaultSettings)
+            if isinstance(settings, Response):
+                return settings
+            self.set_faults(settings)
+            with self._lock:
+                return Response.of_json(200, self._faults.snapshot())
+        return Response.of_json(
+            404,
+            {
+                "message": f"no control endpoint {request.method} {request.path}",
+                "endpoints": [
+                    "GET /_sandbox/state",
+                    "POST /_sandbox/seed",
+                    "POST /_sandbox/faults",
+                    "POST /_sandbox/reset",
+                ],
+            },
+        )
+
+    @staticmethod
+    def _parse(request: Request, model: type[_Model]) -> _Model | Response:
+        try:
+            return model.model_validate(request.json())
+        except MalformedBody as exc:
+            return Response.of_json(400, {"message": str(exc), "errors": []})
+        except ValidationError as exc:
+            errors: Any = json.loads(exc.json(include_url=False))
+            return Response.of_json(400, {"message": f"invalid {model.__name__}", "errors": errors})

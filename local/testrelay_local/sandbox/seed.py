@@ -1,0 +1,109 @@
+"""The data a sandbox starts from: accepted credentials, Testsigma test plans, Testsigma TM projects."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+DEMO_TESTSIGMA_API_KEY = "sandbox-testsigma-key"
+DEMO_TM_API_KEY = "sandbox-tm-key"
+DEMO_GITHUB_TOKEN = "sandbox-github-token"  # noqa: S105 (a public sandbox credential)
+
+# Testsigma's documentation spells results both ways (SUCCESS/FAILURE and PASSED/FAILED); seeds may use
+# either so clients can be tested against both.
+CaseResult = Literal["SUCCESS", "PASSED", "FAILURE", "FAILED", "ABORTED", "NOT_EXECUTED", "STOPPED"]
+PASSED_RESULTS = frozenset({"SUCCESS", "PASSED"})
+
+
+class _SeedModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IterationSeed(_SeedModel):
+    iteration: str
+    result: CaseResult
+
+
+class PlanCaseSeed(_SeedModel):
+    """One test case of a Testsigma test plan; field names are Testsigma's own."""
+
+    testCaseId: int
+    testCaseName: str
+    testSuiteId: int
+    testSuiteName: str
+    result: CaseResult = Field(description="the result the case ends with when a run of its plan completes")
+    isDataDrivenCase: bool = False
+    iterations: list[IterationSeed] = Field(default_factory=list)
+
+
+class PlanSeed(_SeedModel):
+    name: str
+    description: str | None = None
+    cases: list[PlanCaseSeed] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_case_ids(self) -> PlanSeed:
+        ids = [case.testCaseId for case in self.cases]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"test plan {self.name!r} lists a testCaseId more than once")
+        return self
+
+
+class EnvironmentSeed(_SeedModel):
+    name: str
+
+
+class TmCaseSeed(_SeedModel):
+    id: str
+    human_id: str
+    title: str
+    labels: list[str] = Field(default_factory=list)
+
+
+class TmProjectSeed(_SeedModel):
+    name: str
+    cases: list[TmCaseSeed] = Field(default_factory=list)
+
+
+class TmStatusSeed(_SeedModel):
+    id: str
+    name: str
+
+
+class TmUserSeed(_SeedModel):
+    id: str
+    email: str
+    status: str = "active"
+
+
+class SandboxSeed(_SeedModel):
+    """Everything the sandbox serves before any call; loadable from JSON (`model_validate_json`)."""
+
+    testsigma_api_key: str = DEMO_TESTSIGMA_API_KEY
+    testsigma_tm_api_key: str = DEMO_TM_API_KEY
+    github_token: str = DEMO_GITHUB_TOKEN
+    test_plans: dict[int, PlanSeed] = Field(default_factory=dict)
+    environments: dict[int, EnvironmentSeed] = Field(
+        default_factory=dict, description="when empty, any environmentId is accepted"
+    )
+    tm_projects: dict[str, TmProjectSeed] = Field(default_factory=dict)
+    tm_run_statuses: list[TmStatusSeed] = Field(default_factory=list)
+    tm_users: list[TmUserSeed] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_tm_ids(self) -> SandboxSeed:
+        case_ids = [case.id for project in self.tm_projects.values() for case in project.cases]
+        if len(case_ids) != len(set(case_ids)):
+            raise ValueError("a Testsigma TM test case id appears more than once")
+        status_ids = [status.id for status in self.tm_run_statuses]
+        if len(status_ids) != len(set(status_ids)):
+            raise ValueError("a Testsigma TM run status id appears more than once")
+        return self
+
+    @classmethod
+    def demo(cls) -> SandboxSeed:
+        """The demo data set: see `testrelay_local.sandbox.demo` for its ids."""
+        from testrelay_local.sandbox.demo import demo_seed  # demo builds on this module
+
+        return demo_seed()
