@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from testrelay.settings import get_settings
+from testrelay_local.runtime import LocalRuntime
 
 
 @pytest.fixture(autouse=True)
@@ -15,3 +16,23 @@ def _fresh_settings() -> Iterator[None]:
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def local_runtime(request: pytest.FixtureRequest) -> Iterator[LocalRuntime]:
+    """The whole local stack (moto server from template.yaml + sandbox), one per test module.
+
+    A module may set SANDBOX_RUN_DURATION (seconds a Testsigma run takes). Waits and retry intervals
+    of the state machine run at time scale 0, so a job takes about as long as its Testsigma run.
+    """
+    duration = getattr(request.module, "SANDBOX_RUN_DURATION", 0.3)
+    with LocalRuntime(time_scale=0.0, sandbox_run_duration=duration, port=0) as runtime:
+        yield runtime
+
+
+@pytest.fixture
+def runtime(local_runtime: LocalRuntime) -> LocalRuntime:
+    """The module's runtime with the sandbox back at its demo data and no faults."""
+    assert local_runtime.sandbox is not None
+    local_runtime.sandbox.reset()
+    return local_runtime

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from testrelay.aws.ledger import Ledger
+from testrelay.aws.queue import send_jobs
+from testrelay.ci.github import GitHubProvider
+from testrelay.models.ci_event import CiEvent
+from testrelay.models.job import Job
+from testrelay.models.routes import RouteAction
+from testrelay.routing import load_routes
+from testrelay_local.runtime import LocalRuntime
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = ROOT.parent / "shared" / "fixtures"
@@ -27,3 +38,72 @@ class FakeLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 30_000
+
+
+def github_event(delivery: str | None = None) -> CiEvent:
+    """GitHub's published workflow_run.completed payload, normalised as the webhook would."""
+    body = github_fixture("workflow_run.completed.payload.json")
+    headers = {"x-github-event": "workflow_run", "x-github-delivery": delivery or str(uuid.uuid4())}
+    event = GitHubProvider().parse(headers, body)
+    assert isinstance(event, CiEvent)
+    return event
+
+
+def demo_job(delivery: str | None = None, **changes: Any) -> Job:
+    """A job for the demo route of config/routes.yaml; `changes` replace parts of the route,
+    e.g. polling={"deadline_seconds": 1} or testsigma={"test_plan_id": 999}."""
+    route = load_routes(ROOT / "config" / "routes.yaml").routes[0].action()
+    raw = route.model_dump()
+    for key, value in changes.items():
+        raw[key] = {**raw[key], **value} if isinstance(value, dict) else value
+    return Job.for_event(github_event(delivery), RouteAction.model_validate(raw))
+
+
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+
+
+def wait_for_execution(runtime: LocalRuntime, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    """The finished execution of a job (started by the dispatcher from the queue)."""
+    sfn = runtime.aws.client("stepfunctions")
+    arn = runtime.execution_arn(job_id)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            described: dict[str, Any] = sfn.describe_execution(executionArn=arn)
+        except sfn.exceptions.ExecutionDoesNotExist:
+            described = {"status": "NOT_STARTED"}
+        if described["status"] in TERMINAL:
+            return described
+        time.sleep(0.05)
+    raise TimeoutError(f"execution of job {job_id} did not finish within {timeout}s")
+
+
+def run_job(runtime: LocalRuntime, job: Job) -> dict[str, Any]:
+    """Queue a job as the webhook would and return its finished execution."""
+    send_jobs(runtime.outputs["JobsQueueUrl"], [job])
+    return wait_for_execution(runtime, job.id)
+
+
+def history(runtime: LocalRuntime, execution_arn: str) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = runtime.aws.client("stepfunctions").get_execution_history(
+        executionArn=execution_arn, maxResults=1000
+    )["events"]
+    return events
+
+
+def ledger(runtime: LocalRuntime) -> Ledger:
+    return Ledger(runtime.outputs["LedgerTableName"])
+
+
+def tm_run_cases(runtime: LocalRuntime) -> dict[str, dict[str, Any]]:
+    """Every Test Management run the sandbox holds, by run id."""
+    assert runtime.sandbox is not None
+    projects = runtime.sandbox.state()["testsigma_tm"]["projects"]
+    return {run_id: run for project in projects.values() for run_id, run in project.get("test_runs", {}).items()}
+
+
+def commit_statuses(runtime: LocalRuntime, repository: str = "octo-org/octo-repo") -> list[dict[str, Any]]:
+    """Newest first."""
+    assert runtime.sandbox is not None
+    by_sha = runtime.sandbox.state()["github"]["statuses"].get(repository, {})
+    return [status for statuses in by_sha.values() for status in statuses]

@@ -131,3 +131,9 @@ def test_refused_credentials_and_bad_requests_fail_at_once_without_leaking_the_k
         session.request("POST", "/runs", json={})
     for error in (auth.value, rejected.value):
         assert "sk-live-123" not in str(error)
+
+
+def test_a_post_marked_repeatable_is_retried_like_a_put() -> None:
+    session, adapter, _ = _session([(502, {"message": "bad gateway"}, {}), (201, {"id": 1}, {})])
+    assert session.request("POST", "/statuses/abc", json={}, repeatable=True) == {"id": 1}
+    assert len(adapter.sent) == 2

@@ -5,12 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from testrelay.errors import VendorError
 from testrelay.models.execution import ExecutionStatus, RunRef
 from testrelay.models.job import Job
 from testrelay.observability import logger
 from testrelay.relay import services
-from testrelay.relay.ci_report import post_ci_status
 from testrelay.relay.templates import render
 
 
@@ -41,11 +39,6 @@ def trigger_plan(job: Job) -> RunRef:
     )
     claimed = RunRef.model_validate(ledger.claim_run(job.id, run.model_dump()))
     logger.info("testsigma run started", job_id=job.id, run_id=claimed.run_id, plan_id=plan.test_plan_id)
-    try:
-        post_ci_status(job, "pending", f"Testsigma run {claimed.run_id} started", claimed.url)
-    except VendorError as exc:
-        # The pending status is a courtesy; the final report is what matters and is retried on its own.
-        logger.warning("pending CI status not posted", job_id=job.id, error=str(exc))
     return claimed
 
 

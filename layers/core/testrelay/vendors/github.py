@@ -28,7 +28,10 @@ class GitHubClient:
         body: dict[str, Any] = {"state": state, "description": description, "context": context}
         if target_url:
             body["target_url"] = target_url
-        answer: dict[str, Any] = self.http.request("POST", f"/repos/{repository}/statuses/{sha}", json=body)
+        # Repeating is harmless: statuses with the same context replace each other.
+        answer: dict[str, Any] = self.http.request(
+            "POST", f"/repos/{repository}/statuses/{sha}", json=body, repeatable=True
+        )
         return answer
 
     def list_commit_statuses(self, repository: str, ref: str) -> list[dict[str, Any]]:

@@ -60,9 +60,20 @@ class VendorSession:
         self.base_url = self.base_url.rstrip("/")
         self.session.headers.update({"Accept": "application/json", "User-Agent": "testrelay/0.1", **self.headers})
 
-    def request(self, method: str, path: str, json: Any = None, params: Mapping[str, Any] | None = None) -> Any:
-        """Send one call, retrying what is safe to retry; return the decoded JSON body (or None)."""
+    def request(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        repeatable: bool | None = None,
+    ) -> Any:
+        """Send one call, retrying what is safe to retry; return the decoded JSON body (or None).
+
+        `repeatable` overrides the method's idempotency for calls whose repetition is harmless
+        (a POST that replaces, like a commit status with the same context)."""
         url = f"{self.base_url}/{path.lstrip('/')}"
+        idempotent = method in IDEMPOTENT if repeatable is None else repeatable
         what = f"{method} {path}"
         waited = 0.0
         for attempt in range(1, self.retry.attempts + 1):
@@ -77,7 +88,7 @@ class VendorSession:
                 continue
             except requests.Timeout as exc:
                 # A read time-out may have been processed: repeat only what is idempotent.
-                if method not in IDEMPOTENT:
+                if not idempotent:
                     raise VendorOutcomeUnknown(self.vendor, f"{what}: no answer within {self.timeout}s") from exc
                 if last:
                     raise VendorUnavailable(self.vendor, f"{what}: timed out after {self.timeout}s") from exc
@@ -94,7 +105,7 @@ class VendorSession:
                 waited += self._pause(attempt, delay, what, f"throttled (HTTP {status})")
                 continue
             if status >= 500:
-                if method not in IDEMPOTENT and status not in SAFE_TO_REPEAT_POST:
+                if not idempotent and status not in SAFE_TO_REPEAT_POST:
                     raise VendorOutcomeUnknown(self.vendor, f"{what}: HTTP {status} {_brief(response)}", status)
                 if last:
                     raise VendorUnavailable(self.vendor, f"{what}: HTTP {status} {_brief(response)}", status)
