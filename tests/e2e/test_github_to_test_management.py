@@ -8,10 +8,10 @@ import uuid
 from typing import Any
 
 import requests
-from tests.support import commit_statuses, github_fixture, tm_run_cases, wait_for_execution
 
 from testrelay_local.runtime import LocalRuntime
 from testrelay_local.signing import github_headers
+from tests.support import commit_statuses, github_fixture, tm_run_cases, wait_for_execution
 
 PAYLOAD = github_fixture("workflow_run.completed.payload.json")
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.support import SHARED_FIXTURES, github_fixture
 
 from testrelay.ci.base import Ignored, verify_hmac_sha256
 from testrelay.ci.github import GitHubProvider
 from testrelay.errors import AuthenticationFailed, InvalidPayload
 from testrelay.models.ci_event import CiEvent
 from testrelay_local.signing import github_headers
+from tests.support import SHARED_FIXTURES, github_fixture
 
 SECRET = "test-secret-placeholder"
 provider = GitHubProvider()

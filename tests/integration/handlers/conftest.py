@@ -11,10 +11,10 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from tests.support import ROOT
 
 from testrelay.aws import clients
 from testrelay.aws.secrets import forget_cached_secrets
+from tests.support import ROOT
 
 WEBHOOK_SECRET = "test-secret-placeholder"
 

@@ -7,13 +7,13 @@ import uuid
 from typing import Any
 
 import boto3
-from tests.integration.handlers.conftest import Stack
-from tests.support import FakeLambdaContext
 
 from testrelay.models import routes
 from testrelay.models.ci_event import CiEvent
 from testrelay.models.job import Job
 from testrelay_local.functions import load_handler
+from tests.integration.handlers.conftest import Stack
+from tests.support import FakeLambdaContext
 
 handler = load_handler("functions/dispatch")
 

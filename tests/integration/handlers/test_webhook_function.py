@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.integration.handlers.conftest import WEBHOOK_SECRET, Stack
-from tests.support import FakeLambdaContext, github_fixture
-
 from testrelay_local.apigw import http_api_event
 from testrelay_local.functions import load_handler
 from testrelay_local.signing import github_headers
+from tests.integration.handlers.conftest import WEBHOOK_SECRET, Stack
+from tests.support import FakeLambdaContext, github_fixture
 
 handler = load_handler("functions/webhook")
 DELIVERY = "9c5b2a52-8d5e-11ee-8b56-1a2b3c4d5e6f"

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 import requests
-from tests.integration.sandbox.conftest import Api
 
 from testrelay_local.sandbox import (
     DEMO_PLAN_CASES,
@@ -24,6 +23,7 @@ from testrelay_local.sandbox import (
     Sandbox,
     SandboxSeed,
 )
+from tests.integration.sandbox.conftest import Api
 
 ONE_PLAN_SEED: dict[str, Any] = {
     "testsigma_api_key": "other-key",

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import requests
-from tests.integration.sandbox.conftest import Api
 
 from testrelay_local.sandbox import (
     DEMO_PLAN_ID,
@@ -18,6 +17,7 @@ from testrelay_local.sandbox import (
     FaultRule,
     Sandbox,
 )
+from tests.integration.sandbox.conftest import Api
 
 SHA = "6dcb09b5b57875f334f61aebed695e2e4193db5e"
 TM_RUNS = f"/projects/{DEMO_TM_PROJECT_ID}/test_runs"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.integration.sandbox.conftest import Api
 
 from testrelay_local.sandbox import DEMO_GITHUB_TOKEN, Sandbox
+from tests.integration.sandbox.conftest import Api
 
 SHA = "6dcb09b5b57875f334f61aebed695e2e4193db5e"
 REPO = "octo-org/octo-repo"

@@ -7,7 +7,6 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
-from tests.integration.sandbox.conftest import Api
 
 from testrelay_local.sandbox import (
     DEMO_ENVIRONMENT_ID,
@@ -18,6 +17,7 @@ from testrelay_local.sandbox import (
     Sandbox,
     SandboxSeed,
 )
+from tests.integration.sandbox.conftest import Api
 
 TESTSIGMA_ERROR_KEYS = {"timeStamp", "error", "code", "fieldErrors", "objectErrors"}
 

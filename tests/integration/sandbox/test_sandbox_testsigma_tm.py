@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from tests.integration.sandbox.conftest import Api
 
 from testrelay_local.sandbox import (
     DEMO_TM_CASES,
@@ -15,6 +14,7 @@ from testrelay_local.sandbox import (
     Sandbox,
     SandboxSeed,
 )
+from tests.integration.sandbox.conftest import Api
 
 PROJECT = f"/projects/{DEMO_TM_PROJECT_ID}"
 CHECKOUT_CASES = [DEMO_TM_CASES[f"TC-10{n}"] for n in range(1, 7)]

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from tests.support import commit_statuses, demo_job, history, ledger, run_job, tm_run_cases
-
 from testrelay_local.runtime import LocalRuntime
+from tests.support import commit_statuses, demo_job, history, ledger, run_job, tm_run_cases
 
 SANDBOX_RUN_DURATION = 60.0  # far longer than the deadline below
 

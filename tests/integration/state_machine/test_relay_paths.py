@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.support import commit_statuses, demo_job, history, ledger, run_job, tm_run_cases
-
 from testrelay_local.runtime import LocalRuntime
 from testrelay_local.sandbox import DEMO_TM_CASES, DEMO_TM_STATUSES
+from tests.support import commit_statuses, demo_job, history, ledger, run_job, tm_run_cases
 
 EXPECTED_TM_STATUSES = {
     "TC-101": "Passed",
