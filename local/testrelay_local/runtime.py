@@ -7,7 +7,7 @@ import json
 import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
@@ -29,53 +29,49 @@ TEMPLATE = ROOT / "template.yaml"
 DEFAULT_ROUTES = ROOT / "config" / "routes.yaml"
 LOCAL_WEBHOOK_SECRET = "local-webhook-secret"  # noqa: S105 - a local-only value, printed for the user
 
-REAL_VENDOR_VARIABLES = (
-    "TESTSIGMA_BASE_URL",
-    "TESTSIGMA_APP_URL",
-    "TESTSIGMA_TM_BASE_URL",
-    "GITHUB_API_URL",
-    "TESTSIGMA_API_KEY",
-    "TESTSIGMA_TM_API_KEY",
-    "GITHUB_TOKEN",
-)
+# Settings variable of each vendor endpoint -> the public host, used for real vendors unless overridden.
+VENDOR_URLS = {
+    "TESTSIGMA_BASE_URL": "https://app.testsigma.com/api/v1",
+    "TESTSIGMA_APP_URL": "https://app.testsigma.com",
+    "TESTSIGMA_TM_BASE_URL": "https://test-management.testsigma.com/api/v1",
+    "GITHUB_API_URL": "https://api.github.com",
+}
+# Key in the VendorCredentials secret -> environment variable that gives it for real vendors.
+VENDOR_KEYS = {
+    "testsigma_api_key": "TESTSIGMA_API_KEY",
+    "testsigma_tm_api_key": "TESTSIGMA_TM_API_KEY",
+    "github_token": "GITHUB_TOKEN",
+}
 
 
 @dataclass(frozen=True)
 class Vendors:
-    testsigma_base_url: str
-    testsigma_app_url: str
-    testsigma_tm_base_url: str
-    github_api_url: str
-    testsigma_api_key: str
-    testsigma_tm_api_key: str
-    github_token: str
+    urls: dict[str, str]
+    credentials: dict[str, str] = field(repr=False)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Vendors:
-        """The real vendors: every base URL and key must be given (defaults are the public hosts)."""
-        defaults = {
-            "TESTSIGMA_BASE_URL": "https://app.testsigma.com/api/v1",
-            "TESTSIGMA_APP_URL": "https://app.testsigma.com",
-            "TESTSIGMA_TM_BASE_URL": "https://test-management.testsigma.com/api/v1",
-            "GITHUB_API_URL": "https://api.github.com",
-        }
-        values = {name: environ.get(name) or defaults.get(name, "") for name in REAL_VENDOR_VARIABLES}
-        missing = [name for name, value in values.items() if not value]
-        if missing:
-            raise ValueError(f"real vendors need these environment variables: {', '.join(missing)}")
-        return cls(*(values[name] for name in REAL_VENDOR_VARIABLES))
+        """The real vendors: public hosts unless overridden, and the keys of the vendors the routes use."""
+        urls = {name: environ.get(name) or default for name, default in VENDOR_URLS.items()}
+        credentials = {key: environ[variable] for key, variable in VENDOR_KEYS.items() if environ.get(variable)}
+        if "testsigma_api_key" not in credentials:
+            raise ValueError("real vendors need at least TESTSIGMA_API_KEY (and the keys of your routes' targets)")
+        return cls(urls, credentials)
 
     @classmethod
     def sandbox(cls, sandbox: Sandbox) -> Vendors:
-        return cls(
-            testsigma_base_url=sandbox.testsigma_url,
-            testsigma_app_url=f"{sandbox.base_url}/testsigma",
-            testsigma_tm_base_url=sandbox.testsigma_tm_url,
-            github_api_url=sandbox.github_url,
-            testsigma_api_key=DEMO_TESTSIGMA_API_KEY,
-            testsigma_tm_api_key=DEMO_TM_API_KEY,
-            github_token=DEMO_GITHUB_TOKEN,
-        )
+        urls = {
+            "TESTSIGMA_BASE_URL": sandbox.testsigma_url,
+            "TESTSIGMA_APP_URL": f"{sandbox.base_url}/testsigma",
+            "TESTSIGMA_TM_BASE_URL": sandbox.testsigma_tm_url,
+            "GITHUB_API_URL": sandbox.github_url,
+        }
+        credentials = {
+            "testsigma_api_key": DEMO_TESTSIGMA_API_KEY,
+            "testsigma_tm_api_key": DEMO_TM_API_KEY,
+            "github_token": DEMO_GITHUB_TOKEN,
+        }
+        return cls(urls, credentials)
 
 
 def reset_process_caches() -> None:
@@ -84,8 +80,10 @@ def reset_process_caches() -> None:
     clients.client.cache_clear()
     clients.resource.cache_clear()
     forget_cached_secrets()
-    for cached in (services._ledger, services._testsigma, services._testsigma_tm, services._github):
-        cached.cache_clear()
+    for name in dir(services):
+        cache_clear = getattr(getattr(services, name), "cache_clear", None)
+        if cache_clear is not None:
+            cache_clear()
 
 
 @contextmanager
@@ -154,10 +152,7 @@ class LocalRuntime:
         environment = {
             **stack.environment,
             "ROUTES_FILE": str(self.routes_file),
-            "TESTSIGMA_BASE_URL": vendors.testsigma_base_url,
-            "TESTSIGMA_APP_URL": vendors.testsigma_app_url,
-            "TESTSIGMA_TM_BASE_URL": vendors.testsigma_tm_base_url,
-            "GITHUB_API_URL": vendors.github_api_url,
+            **vendors.urls,
             "POWERTOOLS_LOG_LEVEL": self._log_level,
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_TRACE_DISABLED": "true",
@@ -174,13 +169,7 @@ class LocalRuntime:
         )
         secrets.put_secret_value(
             SecretId=self.outputs["VendorCredentialsArn"],
-            SecretString=json.dumps(
-                {
-                    "testsigma_api_key": vendors.testsigma_api_key,
-                    "testsigma_tm_api_key": vendors.testsigma_tm_api_key,
-                    "github_token": vendors.github_token,
-                }
-            ),
+            SecretString=json.dumps(vendors.credentials),
         )
         self._poller = SqsPoller(
             self.aws.client("sqs"), self.outputs["JobsQueueUrl"], load_handler("functions/dispatch")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -40,22 +39,14 @@ def webhook_secret(provider: str) -> str:
     return str(value)
 
 
-@dataclass(frozen=True)
-class VendorCredentials:
-    # repr=False keeps keys out of any log line or traceback that prints the object.
-    testsigma_api_key: str = field(repr=False)
-    testsigma_tm_api_key: str = field(repr=False)
-    github_token: str = field(repr=False)
-
-
-def vendor_credentials() -> VendorCredentials:
+def vendor_secret(key: str) -> str:
+    """One value of the vendor credentials secret (e.g. `testsigma_api_key`), required when used:
+    a deployment only needs the keys of the vendors its routes use."""
     secret_id = get_settings().require("vendor_secrets_id")
-    value = _secret_json(secret_id)
-    names = ("testsigma_api_key", "testsigma_tm_api_key", "github_token")
-    missing = [name for name in names if not value.get(name)]
-    if missing:
-        raise ConfigurationError(f"secret {secret_id} lacks: {', '.join(missing)}")
-    return VendorCredentials(*(str(value[name]) for name in names))
+    value = _secret_json(secret_id).get(key)
+    if not value:
+        raise ConfigurationError(f"secret {secret_id} has no value for {key!r}")
+    return str(value)
 
 
 def forget_cached_secrets() -> None:

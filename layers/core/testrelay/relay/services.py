@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from testrelay.aws.ledger import Ledger
-from testrelay.aws.secrets import vendor_credentials
+from testrelay.aws.secrets import vendor_secret
 from testrelay.settings import get_settings
 from testrelay.vendors.github import GitHubClient
 from testrelay.vendors.http import VendorSession
@@ -52,19 +52,19 @@ def _github(base_url: str, token: str, timeout: float) -> GitHubClient:
 
 def testsigma() -> TestsigmaClient:
     settings = get_settings()
-    key = vendor_credentials().testsigma_api_key
+    key = vendor_secret("testsigma_api_key")
     return _testsigma(settings.testsigma_base_url, key, settings.http_timeout_seconds)
 
 
 def testsigma_tm() -> TestsigmaTmClient:
     settings = get_settings()
-    key = vendor_credentials().testsigma_tm_api_key
+    key = vendor_secret("testsigma_tm_api_key")
     return _testsigma_tm(settings.testsigma_tm_base_url, key, settings.http_timeout_seconds)
 
 
 def github() -> GitHubClient:
     settings = get_settings()
-    return _github(settings.github_api_url, vendor_credentials().github_token, settings.http_timeout_seconds)
+    return _github(settings.github_api_url, vendor_secret("github_token"), settings.http_timeout_seconds)
 
 
 def testsigma_run_url(run_id: int) -> str:
