@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from testrelay.settings import get_settings
-from testrelay_local.runtime import LocalRuntime
+from testrelay_local.runtime import DEFAULT_ROUTES, LocalRuntime
 
 
 @pytest.fixture(autouse=True)
@@ -22,11 +22,13 @@ def _fresh_settings() -> Iterator[None]:
 def local_runtime(request: pytest.FixtureRequest) -> Iterator[LocalRuntime]:
     """The whole local stack (moto server from template.yaml + sandbox), one per test module.
 
-    A module may set SANDBOX_RUN_DURATION (seconds a Testsigma run takes). Waits and retry intervals
-    of the state machine run at time scale 0, so a job takes about as long as its Testsigma run.
+    A module may set SANDBOX_RUN_DURATION (seconds a Testsigma run takes) and ROUTES_FILE (a routes
+    file of its own). Waits and retry intervals of the state machine run at time scale 0, so a job
+    takes about as long as its Testsigma run.
     """
     duration = getattr(request.module, "SANDBOX_RUN_DURATION", 0.3)
-    with LocalRuntime(time_scale=0.0, sandbox_run_duration=duration, port=0) as runtime:
+    routes = getattr(request.module, "ROUTES_FILE", DEFAULT_ROUTES)
+    with LocalRuntime(routes_file=routes, time_scale=0.0, sandbox_run_duration=duration, port=0) as runtime:
         yield runtime
 
 

@@ -1,4 +1,4 @@
-"""State machine task (one Map iteration): write the results to one test-management target."""
+"""State machine task (one Map iteration, possibly several invocations): write the results to one target."""
 
 from __future__ import annotations
 
@@ -10,15 +10,20 @@ from testrelay.models.execution import RunRef
 from testrelay.models.job import Job
 from testrelay.models.routes import Target
 from testrelay.observability import lambda_entry
-from testrelay.relay.collect import load_results
-from testrelay.relay.write_back import write_to_testsigma_tm
+from testrelay.relay.write_back import write_back
+from testrelay.relay.writers.common import Budget
 
-_target = TypeAdapter(Target)
+_target: TypeAdapter[Target] = TypeAdapter(Target)
 
 
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    job = Job.model_validate(event["job"])
-    target = _target.validate_python(event["target"])
-    results = load_results(event["results"])
-    return write_to_testsigma_tm(job, RunRef.model_validate(event["run"]), results, target)
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    budget = Budget.for_invocation(remaining() if callable(remaining) else None)
+    return write_back(
+        Job.model_validate(event["job"]),
+        RunRef.model_validate(event["run"]),
+        event["results"],
+        _target.validate_python(event["target"]),
+        budget,
+    )

@@ -13,10 +13,13 @@ from pathlib import Path
 import requests
 
 from testrelay.errors import ConfigurationError
+from testrelay.models.routes import Target, TestsigmaOverrideTarget
 from testrelay.routing import load_routes
 from testrelay_local.demo import DEFAULT_PAYLOAD, run_demo
+from testrelay_local.ops_cli import add_commands
 from testrelay_local.runtime import DEFAULT_ROUTES, LOCAL_WEBHOOK_SECRET, LocalRuntime, Vendors
-from testrelay_local.signing import github_headers
+from testrelay_local.signing import DEFAULT_EVENTS, provider_headers
+from testrelay_local.stack_target import LOCAL_STATE, write_local_state
 
 
 def _vendors(choice: str) -> Vendors | None:
@@ -41,8 +44,13 @@ def cmd_local(args: argparse.Namespace) -> int:
             print(f"sandbox state:  {runtime.sandbox.base_url}/_sandbox/state")
         print(f"AWS (moto):     {runtime.aws.endpoint_url}")
         print("serving; Ctrl-C stops", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            stop.wait()
+        # Lets `testrelay jobs`, `resync`, `redrive` and `schedule fire` find this runtime.
+        write_local_state(runtime.aws.endpoint_url, runtime.outputs, runtime.webhook_url("github"))
+        try:
+            with contextlib.suppress(KeyboardInterrupt):
+                stop.wait()
+        finally:
+            LOCAL_STATE.unlink(missing_ok=True)
     return 0
 
 
@@ -52,16 +60,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_send(args: argparse.Namespace) -> int:
     body = Path(args.file).read_bytes()
-    headers = github_headers(args.secret, body, args.event, args.delivery or str(uuid.uuid4()))
+    headers = provider_headers(args.provider, args.secret, body, args.event, args.delivery or str(uuid.uuid4()))
     answer = requests.post(args.url, data=body, headers=headers, timeout=30)
     print(f"{answer.status_code} {answer.text}")
     return 0 if answer.ok else 1
 
 
+def _describe(target: Target) -> str:
+    if isinstance(target, TestsigmaOverrideTarget):
+        return f"{target.name} ({target.kind}, {len(target.overrides)} override rule(s))"
+    return f"{target.name} ({target.kind}, matched by {' then '.join(target.match_by)}, {len(target.case_map)} mapped)"
+
+
 def cmd_routes_check(args: argparse.Namespace) -> int:
     config = load_routes(args.file)
     for route in config.routes:
-        targets = ", ".join(f"{t.name} ({t.kind}, {len(t.case_map)} cases mapped)" for t in route.targets) or "none"
+        targets = ", ".join(_describe(t) for t in route.targets) or "none"
         print(f"{route.name}: plan {route.testsigma.test_plan_id}; targets: {targets}")
     print(f"{args.file}: {len(config.routes)} route(s), valid")
     return 0
@@ -89,13 +103,20 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--vendors", choices=["sandbox", "real"], default="sandbox")
     demo.set_defaults(run=cmd_demo)
 
-    send = commands.add_parser("send", help="sign an event file like GitHub does and POST it")
+    send = commands.add_parser("send", help="sign an event file like its CI does and POST it")
     send.add_argument("file", type=Path)
     send.add_argument("--url", required=True)
-    send.add_argument("--event", default="workflow_run", help="X-GitHub-Event (default: %(default)s)")
-    send.add_argument("--secret", required=True)
-    send.add_argument("--delivery", help="X-GitHub-Delivery (default: a new id; reuse one to redeliver)")
+    send.add_argument("--provider", choices=sorted(DEFAULT_EVENTS), default="github", help="(default: %(default)s)")
+    send.add_argument(
+        "--event", help="the event header (X-GitHub-Event, X-Gitlab-Event, ...; default: the provider's usual one)"
+    )
+    send.add_argument("--secret", required=True, help="webhook secret (Jenkins, Azure DevOps: the Basic password)")
+    send.add_argument(
+        "--delivery", help="GitHub delivery, GitLab Idempotency-Key or Bitbucket request id (reuse one to redeliver)"
+    )
     send.set_defaults(run=cmd_send)
+
+    add_commands(commands)
 
     routes = commands.add_parser("routes", help="routes file tools")
     routes_commands = routes.add_subparsers(dest="routes_command", required=True)

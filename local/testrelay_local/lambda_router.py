@@ -35,6 +35,8 @@ LambdaHandler: TypeAlias = Callable[[dict[str, Any], LambdaContextLike], Any]
 
 _LOG = logging.getLogger(__name__)
 
+# How long uninstalling waits for Event (asynchronous) invocations still running.
+_ASYNC_DRAIN_SECONDS = 10.0
 # What the Lambda Python runtime reports when the handler cannot be found.
 HANDLER_NOT_FOUND = "Runtime.HandlerNotFound"
 # What the Lambda Python runtime reports when the return value is not JSON-serialisable.
@@ -72,7 +74,7 @@ class LambdaRouter:
             self._handlers[function_name] = handler
 
     @contextmanager
-    def installed(self, *, async_join_timeout: float = 10.0) -> Iterator[None]:
+    def installed(self) -> Iterator[None]:
         """Routes every Invoke handled by moto to this router for the duration of the block."""
 
         router = self
@@ -95,7 +97,7 @@ class LambdaRouter:
             try:
                 yield
             finally:
-                self._join_async_invocations(async_join_timeout)
+                self._join_async_invocations(_ASYNC_DRAIN_SECONDS)
 
     def _invoke(self, function: LambdaFunction, body: Any, headers: Any, response_headers: dict[str, str]) -> bytes:
         event = _parse_event(body)

@@ -21,7 +21,7 @@ from contextlib import ExitStack, contextmanager
 from types import TracebackType
 from typing import Any, Self
 
-import boto3  # type: ignore[import-untyped, unused-ignore]
+import boto3
 from moto.core.config import default_user_config
 from moto.server import ThreadedMotoServer
 from moto.stepfunctions.parser.utils import TMP_THREADS
@@ -67,6 +67,9 @@ def _dummy_code_zip() -> bytes:
     return buffer.getvalue()
 
 
+_DUMMY_CODE_ZIP = _dummy_code_zip()
+
+
 class LocalAws:
     """moto on 127.0.0.1 with Step Functions execution on and Lambda routed to in-process handlers."""
 
@@ -75,7 +78,6 @@ class LocalAws:
         self.account_id = ACCOUNT_ID
         self._clock = InterpreterClock(time_scale)
         self._router = LambdaRouter()
-        self._server: ThreadedMotoServer | None = None
         self._endpoint_url: str | None = None
         self._session: Any = None
         self._clients: dict[str, Any] = {}
@@ -102,7 +104,6 @@ class LocalAws:
         self._undo.callback(_release_active, self)
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
-        self._server = server
         self._undo.callback(_shutdown_server, server)
         host, port = server.get_host_and_port()
         self._endpoint_url = f"http://{host}:{port}"
@@ -131,6 +132,7 @@ class LocalAws:
             aws_secret_access_key=_DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
             region_name=self.region,
         )
+        # Handlers of an earlier run went with moto's functions at its reset.
         self._router = LambdaRouter()
         self._undo.enter_context(self._router.installed())
         self._undo.enter_context(self._clock.installed())
@@ -144,7 +146,6 @@ class LocalAws:
         try:
             self._undo.close()
         finally:
-            self._server = None
             self._endpoint_url = None
             self._session = None
             self._clients.clear()
@@ -275,9 +276,6 @@ class LocalAws:
         self._post_moto_api("/moto-api/reset", {})
 
 
-_DUMMY_CODE_ZIP = _dummy_code_zip()
-
-
 def _release_active(local_aws: LocalAws) -> None:
     global _active
     with _active_lock:
@@ -287,7 +285,7 @@ def _release_active(local_aws: LocalAws) -> None:
 
 def _shutdown_server(server: ThreadedMotoServer) -> None:
     server.stop()
-    # ThreadedMotoServer.stop() shuts the loop down but leaves the listening socket open.
+    # ThreadedMotoServer.stop() (moto 5.2.5) shuts the loop down but leaves the listening socket open.
     if server._server is not None:
         server._server.server_close()
 
@@ -336,10 +334,17 @@ def _fresh_default_boto3_session() -> Iterator[None]:
 
 @contextmanager
 def _restored_moto_config() -> Iterator[None]:
-    # POST /moto-api/config rewrites this process-wide dict; nothing resets it otherwise.
-    saved = copy.deepcopy(default_user_config)
+    # POST /moto-api/config rewrites these entries of a process-wide dict; nothing resets them otherwise.
+    saved_lambda = copy.deepcopy(default_user_config.get("lambda"))
+    saved_stepfunctions = copy.deepcopy(default_user_config.get("stepfunctions"))
     try:
         yield
     finally:
-        default_user_config.clear()
-        default_user_config.update(saved)
+        if saved_lambda is None:
+            default_user_config.pop("lambda", None)
+        else:
+            default_user_config["lambda"] = saved_lambda
+        if saved_stepfunctions is None:
+            default_user_config.pop("stepfunctions", None)
+        else:
+            default_user_config["stepfunctions"] = saved_stepfunctions

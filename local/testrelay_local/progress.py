@@ -22,7 +22,7 @@ def describe_step(state: str, output: dict[str, Any]) -> str | None:
         return f"{poll['status']} (next look in {poll['next_wait_seconds']}s)"
     if state == "CollectResults":
         results = output["results"]
-        where = "in S3" if "s3_key" in results else "inline"
+        where = f"in S3, {results['parts']} part(s)" if "s3_prefix" in results else "inline"
         counts = results["counts"]
         return (
             f"{counts['total']} test cases, {results['count']} results ({where}): "

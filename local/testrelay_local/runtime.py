@@ -13,17 +13,28 @@ from typing import Any, Self
 
 from testrelay.aws import clients
 from testrelay.aws.secrets import forget_cached_secrets
+from testrelay.ci.registry import PROVIDERS
 from testrelay.observability import logger
 from testrelay.relay import services
 from testrelay.routing import load_routes
 from testrelay.settings import get_settings
+from testrelay_local.cfn_template import load_template
 from testrelay_local.functions import ROOT, load_handler
 from testrelay_local.http_front import HttpFront
 from testrelay_local.local_aws import LocalAws
 from testrelay_local.sandbox import Sandbox, SandboxSeed
-from testrelay_local.sandbox.demo import DEMO_GITHUB_TOKEN, DEMO_TESTSIGMA_API_KEY, DEMO_TM_API_KEY
+from testrelay_local.sandbox.demo import (
+    DEMO_BITBUCKET_APP_PASSWORD,
+    DEMO_BITBUCKET_USERNAME,
+    DEMO_BROWSERSTACK_ACCESS_KEY,
+    DEMO_BROWSERSTACK_USERNAME,
+    DEMO_GITHUB_TOKEN,
+    DEMO_GITLAB_TOKEN,
+    DEMO_TESTSIGMA_API_KEY,
+    DEMO_TM_API_KEY,
+)
 from testrelay_local.sqs_poller import SqsPoller
-from testrelay_local.stack import provision
+from testrelay_local.template_stack import provision_from_template
 
 TEMPLATE = ROOT / "template.yaml"
 DEFAULT_ROUTES = ROOT / "config" / "routes.yaml"
@@ -34,13 +45,21 @@ VENDOR_URLS = {
     "TESTSIGMA_BASE_URL": "https://app.testsigma.com/api/v1",
     "TESTSIGMA_APP_URL": "https://app.testsigma.com",
     "TESTSIGMA_TM_BASE_URL": "https://test-management.testsigma.com/api/v1",
+    "BROWSERSTACK_TM_BASE_URL": "https://test-management.browserstack.com",
     "GITHUB_API_URL": "https://api.github.com",
+    "GITLAB_API_URL": "https://gitlab.com/api/v4",
+    "BITBUCKET_API_URL": "https://api.bitbucket.org/2.0",
 }
 # Key in the VendorCredentials secret -> environment variable that gives it for real vendors.
 VENDOR_KEYS = {
     "testsigma_api_key": "TESTSIGMA_API_KEY",
     "testsigma_tm_api_key": "TESTSIGMA_TM_API_KEY",
+    "browserstack_username": "BROWSERSTACK_USERNAME",
+    "browserstack_access_key": "BROWSERSTACK_ACCESS_KEY",
     "github_token": "GITHUB_TOKEN",
+    "gitlab_token": "GITLAB_TOKEN",
+    "bitbucket_username": "BITBUCKET_USERNAME",
+    "bitbucket_app_password": "BITBUCKET_APP_PASSWORD",
 }
 
 
@@ -64,14 +83,33 @@ class Vendors:
             "TESTSIGMA_BASE_URL": sandbox.testsigma_url,
             "TESTSIGMA_APP_URL": f"{sandbox.base_url}/testsigma",
             "TESTSIGMA_TM_BASE_URL": sandbox.testsigma_tm_url,
+            "BROWSERSTACK_TM_BASE_URL": sandbox.browserstack_tm_url,
             "GITHUB_API_URL": sandbox.github_url,
+            "GITLAB_API_URL": sandbox.gitlab_url,
+            "BITBUCKET_API_URL": sandbox.bitbucket_url,
         }
         credentials = {
             "testsigma_api_key": DEMO_TESTSIGMA_API_KEY,
             "testsigma_tm_api_key": DEMO_TM_API_KEY,
+            "browserstack_username": DEMO_BROWSERSTACK_USERNAME,
+            "browserstack_access_key": DEMO_BROWSERSTACK_ACCESS_KEY,
             "github_token": DEMO_GITHUB_TOKEN,
+            "gitlab_token": DEMO_GITLAB_TOKEN,
+            "bitbucket_username": DEMO_BITBUCKET_USERNAME,
+            "bitbucket_app_password": DEMO_BITBUCKET_APP_PASSWORD,
         }
         return cls(urls, credentials)
+
+
+def template_handlers(template_path: Path = TEMPLATE) -> dict[str, Any]:
+    """Each function of the template, by logical id, to its real handler (CodeUri + Handler)."""
+    template = load_template(template_path)
+    default_handler = template.get("Globals", {}).get("Function", {}).get("Handler", "app.lambda_handler")
+    return {
+        logical: load_handler(resource["Properties"]["CodeUri"], resource["Properties"].get("Handler", default_handler))
+        for logical, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
 
 
 def reset_process_caches() -> None:
@@ -147,10 +185,11 @@ class LocalRuntime:
             assert self._given_vendors is not None
             vendors = self._given_vendors
         self.aws.start()
-        stack = provision(self.aws, TEMPLATE)
+        stack = provision_from_template(self.aws, TEMPLATE, template_handlers())
         self.outputs = dict(stack.outputs)
         environment = {
-            **stack.environment,
+            # Handlers share this process, so the union of the functions' environments is set once.
+            **{name: value for function in stack.functions.values() for name, value in function.environment.items()},
             "ROUTES_FILE": str(self.routes_file),
             **vendors.urls,
             "POWERTOOLS_LOG_LEVEL": self._log_level,
@@ -165,7 +204,8 @@ class LocalRuntime:
         secrets = self.aws.client("secretsmanager")
         secrets.put_secret_value(
             SecretId=self.outputs["WebhookSecretsArn"],
-            SecretString=json.dumps({"github": self.webhook_secret}),
+            # One secret for every provider locally (Jenkins and Azure DevOps take it as a token).
+            SecretString=json.dumps({provider: self.webhook_secret for provider in PROVIDERS}),
         )
         secrets.put_secret_value(
             SecretId=self.outputs["VendorCredentialsArn"],

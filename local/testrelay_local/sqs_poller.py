@@ -6,11 +6,14 @@ the queue's visibility timeout and moves them to the DLQ after maxReceiveCount, 
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from testrelay_local.lambda_router import LocalLambdaContext
+
+log = logging.getLogger(__name__)
 
 
 class SqsPoller:
@@ -84,6 +87,7 @@ class SqsPoller:
             try:
                 self.poll_once()
             except Exception:  # keep polling as the real mapping does; the server may be restarting
+                log.exception("polling %s failed; retrying", self._queue_url)
                 self._stopping.wait(0.5)
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:

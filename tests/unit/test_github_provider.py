@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from testrelay.ci.base import Ignored, verify_hmac_sha256
+from testrelay.ci.base import Ignored, WebhookCredential, verify_hmac_sha256
 from testrelay.ci.github import GitHubProvider
 from testrelay.errors import AuthenticationFailed, InvalidPayload
 from testrelay.models.ci_event import CiEvent
@@ -41,7 +41,7 @@ def test_githubs_published_signature_vector_verifies() -> None:
 )
 def test_missing_or_wrong_signatures_are_refused(headers: dict[str, str], message: str) -> None:
     with pytest.raises(AuthenticationFailed, match=message):
-        provider.authenticate(headers, b"{}", SECRET)
+        provider.authenticate(headers, b"{}", WebhookCredential(secret=SECRET))
 
 
 def test_real_workflow_run_completed_payload_is_normalised() -> None:

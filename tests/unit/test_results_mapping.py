@@ -6,7 +6,8 @@ from testrelay.models import routes
 from testrelay.models.execution import CaseResult, CaseStatus, RunCounts
 from testrelay.relay.collect import _case_results
 from testrelay.relay.report import summarise
-from testrelay.relay.write_back import merge_for_target
+from testrelay.sync.batching import merge_results
+from testrelay.sync.matching import CaseCatalog, CaseMatcher
 
 TARGET = routes.TestsigmaTmTarget(
     kind="testsigma_tm",
@@ -19,6 +20,11 @@ TARGET = routes.TestsigmaTmTarget(
     },
     case_map={1: "tm-1", 2: "tm-2"},
 )
+
+
+def merge_for_target(results: list[CaseResult], target: routes.TestsigmaTmTarget) -> dict[str, dict[str, object]]:
+    merged = merge_results(results, CaseMatcher(target, CaseCatalog), target.status_for)
+    return {entry["case"]: entry for entry in merged.entries()} | {"unmatched": {"cases": merged.unmatched_cases}}
 
 
 def _result(case_id: int, result: str, machine: str | None = None) -> CaseResult:
@@ -41,13 +47,13 @@ def test_data_driven_iterations_and_machines_each_become_a_result() -> None:
         ]
     }
     # When they are read
-    results = list(_case_results(answer))
+    results = [result for case in answer["testCases"] for result in _case_results(case)]
     # Then every iteration and machine counts, with Testsigma's result mapped to a relay status
-    assert [(r.case_id, r.name, r.status, r.machine) for r in results] == [
-        (1, "login [iteration 1]", CaseStatus.PASSED, None),
-        (1, "login [iteration 2]", CaseStatus.FAILED, None),
-        (2, "cart", CaseStatus.PASSED, "Chrome"),
-        (2, "cart", CaseStatus.BLOCKED, "Firefox"),
+    assert [(r.case_id, r.label, r.status, r.machine) for r in results] == [
+        (1, "login [iteration 1]: SUCCESS", CaseStatus.PASSED, None),
+        (1, "login [iteration 2]: FAILURE", CaseStatus.FAILED, None),
+        (2, "cart: SUCCESS on Chrome", CaseStatus.PASSED, "Chrome"),
+        (2, "cart: ABORTED on Firefox", CaseStatus.BLOCKED, "Firefox"),
     ]
 
 
@@ -58,19 +64,19 @@ def test_the_worst_result_of_a_case_wins_and_unmatched_ones_are_kept() -> None:
         _result(2, "PASSED"),
         _result(3, "FAILURE"),
     ]
-    cases, unmatched = merge_for_target(results, TARGET)
-    assert {case_id: case.status for case_id, case in cases.items()} == {
-        "tm-1": CaseStatus.FAILED,
-        "tm-2": CaseStatus.PASSED,
+    cases = merge_for_target(results, TARGET)
+    assert {case_id: case.get("status") for case_id, case in cases.items() if case_id != "unmatched"} == {
+        "tm-1": "failed",
+        "tm-2": "passed",
     }
-    assert cases["tm-1"].lines == ["case 1: SUCCESS on Chrome", "case 1: FAILURE on Firefox"]
-    assert [r.case_id for r in unmatched] == [3]
+    assert cases["tm-1"]["description"] == "case 1: SUCCESS on Chrome; case 1: FAILURE on Firefox"
+    assert cases["unmatched"]["cases"] == ["3 case 3: FAILURE"]
 
 
 def test_a_target_can_override_the_status_mapping() -> None:
     strict = TARGET.model_copy(update={"result_map": {"NOT_EXECUTED": CaseStatus.FAILED}})
-    cases, _ = merge_for_target([_result(1, "NOT_EXECUTED")], strict)
-    assert cases["tm-1"].status is CaseStatus.FAILED
+    cases = merge_for_target([_result(1, "NOT_EXECUTED")], strict)
+    assert cases["tm-1"]["status"] == "failed"
 
 
 def test_summary_reads_like_the_ci_expects() -> None:

@@ -71,7 +71,7 @@ def test_a_valid_file_loads_with_defaults_filled() -> None:
         (("name: checkout", "name: Checkout Route"), "(routes[0]) key 'name': Value error, must be 1-40"),
         (("    polling:", "    poling:"), "key 'poling': Extra inputs are not permitted"),
         (("max_wait_seconds: 60", "max_wait_seconds: 1"), "max_wait_seconds must be >= first_wait_seconds"),
-        (("case_map: {9101: c-1}", "case_map: {}"), "key 'targets.0.testsigma_tm.case_map'"),
+        (("case_map: {9101: c-1}", "match_by: [field]"), "match_by includes 'field' but match_field is not set"),
     ],
 )
 def test_errors_name_the_route_and_the_key(change: tuple[str, str], expected: str) -> None:

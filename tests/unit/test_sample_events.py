@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
+from testrelay.ci.base import WebhookCredential
 from testrelay.ci.github import GitHubProvider
 from testrelay.models.ci_event import CiEvent
 from testrelay.models.execution import RunRef
 from testrelay.models.job import Job
 from testrelay.models.routes import Target
+from testrelay.routing import load_routes
 from tests.support import EVENTS, ROOT
 
 
@@ -32,13 +34,18 @@ def test_the_webhook_sample_is_a_signed_github_delivery() -> None:
     event = _event("webhook.json")
     body = event["body"].encode() if not event["isBase64Encoded"] else base64.b64decode(event["body"])
     provider = GitHubProvider()
-    provider.authenticate(event["headers"], body, "test-secret-placeholder")
+    provider.authenticate(event["headers"], body, WebhookCredential(secret="test-secret-placeholder"))
     assert isinstance(provider.parse(event["headers"], body), CiEvent)
 
 
 def test_the_dispatch_sample_carries_a_job() -> None:
     [record] = _event("dispatch.json")["Records"]
     assert Job.model_validate_json(record["body"]).route.name == "octo-checkout"
+
+
+def test_the_schedule_sample_names_a_schedule_of_the_routes_file() -> None:
+    event = _event("schedule.json")
+    assert load_routes(ROOT / "config" / "routes.yaml").schedule(event["schedule"]).route == "octo-checkout"
 
 
 @pytest.mark.parametrize(

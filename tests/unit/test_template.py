@@ -15,12 +15,15 @@ from typing import Any
 import pytest
 import yaml
 
+from testrelay.ci.registry import PROVIDERS
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 
 # logical id -> (functions/<dir>, timeout in seconds), as in the stack contract
 FUNCTIONS = {
     "WebhookFunction": ("webhook", 10),
+    "ScheduleFunction": ("schedule", 10),
     "DispatchFunction": ("dispatch", 30),
     "TriggerPlanFunction": ("trigger_plan", 30),
     "PollStatusFunction": ("poll_status", 30),
@@ -239,6 +242,8 @@ def test_task_functions_know_the_vendors(functions: dict[str, dict[str, Any]], n
     assert ref(env["TESTSIGMA_BASE_URL"]) == "TestsigmaBaseUrl"
     assert ref(env["TESTSIGMA_TM_BASE_URL"]) == "TestsigmaTmBaseUrl"
     assert ref(env["GITHUB_API_URL"]) == "GithubApiUrl"
+    assert ref(env["GITLAB_API_URL"]) == "GitlabApiUrl"
+    assert ref(env["BITBUCKET_API_URL"]) == "BitbucketApiUrl"
 
 
 def test_vendor_url_parameters_default_to_the_real_vendors(template: dict[str, Any]) -> None:
@@ -246,6 +251,8 @@ def test_vendor_url_parameters_default_to_the_real_vendors(template: dict[str, A
     assert params["TestsigmaBaseUrl"]["Default"] == "https://app.testsigma.com/api/v1"
     assert params["TestsigmaTmBaseUrl"]["Default"] == "https://test-management.testsigma.com/api/v1"
     assert params["GithubApiUrl"]["Default"] == "https://api.github.com"
+    assert params["GitlabApiUrl"]["Default"] == "https://gitlab.com/api/v4"
+    assert params["BitbucketApiUrl"]["Default"] == "https://api.bitbucket.org/2.0"
 
 
 def test_secrets_never_sit_in_environment_values(functions: dict[str, dict[str, Any]]) -> None:
@@ -340,6 +347,12 @@ def test_secrets_exist(resources: dict[str, Any]) -> None:
         assert resources[name]["Type"] == "AWS::SecretsManager::Secret"
     placeholder = json.loads(resources["VendorCredentials"]["Properties"]["SecretString"])
     assert set(placeholder) == {"testsigma_api_key", "testsigma_tm_api_key", "github_token"}
+
+
+def test_webhook_secrets_have_a_key_for_every_provider(resources: dict[str, Any]) -> None:
+    generate = resources["WebhookSecrets"]["Properties"]["GenerateSecretString"]
+    keys = set(json.loads(generate["SecretStringTemplate"])) | {generate["GenerateStringKey"]}
+    assert keys == set(PROVIDERS)
 
 
 # ------------------------------------------------------------------ least privilege

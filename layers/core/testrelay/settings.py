@@ -24,11 +24,21 @@ class Settings(BaseModel):
     testsigma_app_url: str = "https://app.testsigma.com"
     testsigma_tm_base_url: str = "https://test-management.testsigma.com/api/v1"
     github_api_url: str = "https://api.github.com"
+    gitlab_api_url: str = "https://gitlab.com/api/v4"
+    bitbucket_api_url: str = "https://api.bitbucket.org/2.0"
+    # Regional hosts exist (e.g. the -eu and -in variants).
+    browserstack_tm_base_url: str = "https://test-management.browserstack.com"
     http_timeout_seconds: float = Field(default=10.0, gt=0)
     secrets_max_age_seconds: int = Field(default=300, ge=0)
     # Results larger than this (serialised JSON) travel through S3 instead of the state payload,
     # keeping far below Step Functions' 256 KB limit.
     inline_results_limit_bytes: int = Field(default=32_000, ge=0)
+    # Collection and write-back hold one page / one part of results at a time, never the whole set.
+    testsigma_results_page_size: int = Field(default=500, ge=1)
+    results_part_size: int = Field(default=5000, ge=1)
+    # A write-back invocation stops starting batches after this long (or near its Lambda time-out),
+    # returns "more", and the state machine invokes it again to resume from the checkpoint.
+    write_back_slice_seconds: float = Field(default=600.0, gt=0)
 
     def require(self, name: str) -> str:
         value = getattr(self, name)

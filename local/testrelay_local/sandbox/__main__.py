@@ -38,7 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"vendor sandbox at {base}", flush=True)
     print(f"  testsigma     {sandbox.testsigma_url}", flush=True)
     print(f"  testsigma-tm  {sandbox.testsigma_tm_url}", flush=True)
+    print(f"  browserstack  {sandbox.browserstack_tm_url}", flush=True)
     print(f"  github        {sandbox.github_url}", flush=True)
+    print(f"  gitlab        {sandbox.gitlab_url}", flush=True)
+    print(f"  bitbucket     {sandbox.bitbucket_url}", flush=True)
     print(f"  state         {base}/_sandbox/state   (Ctrl-C stops)", flush=True)
     try:
         threading.Event().wait()

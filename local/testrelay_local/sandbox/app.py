@@ -10,9 +10,12 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from testrelay_local.sandbox.bitbucket import BitbucketApi
+from testrelay_local.sandbox.browserstack_tm import BrowserStackTmApi
 from testrelay_local.sandbox.counters import RequestCounters
 from testrelay_local.sandbox.faults import FaultInjector, FaultKind, FaultSettings
 from testrelay_local.sandbox.github import GithubApi
+from testrelay_local.sandbox.gitlab import GitlabApi
 from testrelay_local.sandbox.messages import MalformedBody, Request, Response
 from testrelay_local.sandbox.seed import SandboxSeed
 from testrelay_local.sandbox.testsigma import TestsigmaApi
@@ -21,7 +24,10 @@ from testrelay_local.sandbox.vendor import Route, VendorApi, VendorName
 
 CONTROL_PREFIX = "/_sandbox"
 _Model = TypeVar("_Model", bound=BaseModel)
-_VENDOR_PREFIXES: dict[str, VendorName] = {api.prefix: api.name for api in (TestsigmaApi, TestsigmaTmApi, GithubApi)}
+_VENDOR_PREFIXES: dict[str, VendorName] = {
+    api.prefix: api.name
+    for api in (TestsigmaApi, TestsigmaTmApi, BrowserStackTmApi, GithubApi, GitlabApi, BitbucketApi)
+}
 
 
 def _vendor_of(path: str) -> tuple[VendorName, str] | None:
@@ -47,7 +53,10 @@ class SandboxApp:
         return {
             "testsigma": TestsigmaApi(seed, self.run_duration),
             "testsigma_tm": TestsigmaTmApi(seed),
+            "browserstack_tm": BrowserStackTmApi(seed),
             "github": GithubApi(seed),
+            "gitlab": GitlabApi(seed),
+            "bitbucket": BitbucketApi(seed),
         }
 
     def handle(self, request: Request) -> Response:

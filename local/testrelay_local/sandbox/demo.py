@@ -6,9 +6,16 @@ The ids are fixed so routes files, fixtures and tests can refer to them.
 from __future__ import annotations
 
 from testrelay_local.sandbox.seed import (
+    DEMO_BITBUCKET_APP_PASSWORD,
+    DEMO_BITBUCKET_USERNAME,
+    DEMO_BROWSERSTACK_ACCESS_KEY,
+    DEMO_BROWSERSTACK_USERNAME,
     DEMO_GITHUB_TOKEN,
+    DEMO_GITLAB_TOKEN,
     DEMO_TESTSIGMA_API_KEY,
     DEMO_TM_API_KEY,
+    BsCaseSeed,
+    BsProjectSeed,
     EnvironmentSeed,
     PlanCaseSeed,
     PlanSeed,
@@ -20,8 +27,14 @@ from testrelay_local.sandbox.seed import (
 )
 
 __all__ = [
+    "DEMO_BITBUCKET_APP_PASSWORD",
+    "DEMO_BITBUCKET_USERNAME",
+    "DEMO_BROWSERSTACK_ACCESS_KEY",
+    "DEMO_BROWSERSTACK_USERNAME",
+    "DEMO_BS_PROJECT_ID",
     "DEMO_ENVIRONMENT_ID",
     "DEMO_GITHUB_TOKEN",
+    "DEMO_GITLAB_TOKEN",
     "DEMO_PLAN_CASES",
     "DEMO_PLAN_ID",
     "DEMO_PLAN_NAME",
@@ -65,6 +78,9 @@ DEMO_TM_STATUSES: dict[str, str] = {
 
 DEMO_TM_USER_ID = "6c86375f-a029-57f6-994d-954b6ea7e4d6"
 DEMO_TM_USER_EMAIL = "relay-bot@example.com"
+
+DEMO_BS_PROJECT_ID = "PR-1"
+"""The BrowserStack Test Management project: the same cases, identified by their TC- ids."""
 
 _CART_SUITE = (801, "Cart")
 _PAYMENT_SUITE = (802, "Payment")
@@ -127,4 +143,19 @@ def demo_seed() -> SandboxSeed:
         tm_projects={DEMO_TM_PROJECT_ID: TmProjectSeed(name=DEMO_TM_PROJECT_NAME, cases=tm_cases)},
         tm_run_statuses=[TmStatusSeed(id=status_id, name=name) for name, status_id in DEMO_TM_STATUSES.items()],
         tm_users=[TmUserSeed(id=DEMO_TM_USER_ID, email=DEMO_TM_USER_EMAIL, status="active")],
+        bs_projects={
+            DEMO_BS_PROJECT_ID: BsProjectSeed(
+                name=DEMO_TM_PROJECT_NAME,
+                cases=[
+                    BsCaseSeed(
+                        identifier=human_id, title=title, tags=["checkout"], custom_fields={"testsigma_id": str(cid)}
+                    )
+                    for cid, human_id, title, _, _ in _PLAN_CASES
+                ]
+                + [
+                    BsCaseSeed(identifier=human_id, title=title, tags=labels)
+                    for human_id, title, labels in _TM_EXTRA_CASES
+                ],
+            )
+        },
     )

@@ -87,8 +87,20 @@ class Sandbox:
         return f"{self.base_url}/testsigma-tm/api/v1"
 
     @property
+    def browserstack_tm_url(self) -> str:
+        return f"{self.base_url}/browserstack-tm"
+
+    @property
     def github_url(self) -> str:
         return f"{self.base_url}/github"
+
+    @property
+    def gitlab_url(self) -> str:
+        return f"{self.base_url}/gitlab/api/v4"
+
+    @property
+    def bitbucket_url(self) -> str:
+        return f"{self.base_url}/bitbucket/2.0"
 
     def state(self) -> dict[str, Any]:
         """Same JSON as `GET /_sandbox/state`."""

@@ -9,6 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 DEMO_TESTSIGMA_API_KEY = "sandbox-testsigma-key"
 DEMO_TM_API_KEY = "sandbox-tm-key"
 DEMO_GITHUB_TOKEN = "sandbox-github-token"  # noqa: S105 (a public sandbox credential)
+DEMO_BROWSERSTACK_USERNAME = "sandbox-browserstack-user"
+DEMO_BROWSERSTACK_ACCESS_KEY = "sandbox-browserstack-key"
+DEMO_GITLAB_TOKEN = "sandbox-gitlab-token"  # noqa: S105 (a public sandbox credential)
+DEMO_BITBUCKET_USERNAME = "sandbox-bitbucket-user"
+DEMO_BITBUCKET_APP_PASSWORD = "sandbox-bitbucket-app-password"  # noqa: S105 (a public sandbox credential)
 
 # Testsigma's documentation spells results both ways (SUCCESS/FAILURE and PASSED/FAILED); seeds may use
 # either so clients can be tested against both.
@@ -77,12 +82,37 @@ class TmUserSeed(_SeedModel):
     status: str = "active"
 
 
+class BsCaseSeed(_SeedModel):
+    """A BrowserStack Test Management test case; field names are BrowserStack's own."""
+
+    identifier: str
+    title: str
+    tags: list[str] = Field(default_factory=list)
+    custom_fields: dict[str, str] = Field(default_factory=dict)
+
+
+class BsProjectSeed(_SeedModel):
+    name: str
+    cases: list[BsCaseSeed] = Field(default_factory=list)
+    configurations: list[int] = Field(default_factory=list)
+
+
 class SandboxSeed(_SeedModel):
     """Everything the sandbox serves before any call; loadable from JSON (`model_validate_json`)."""
 
     testsigma_api_key: str = DEMO_TESTSIGMA_API_KEY
     testsigma_tm_api_key: str = DEMO_TM_API_KEY
     github_token: str = DEMO_GITHUB_TOKEN
+    browserstack_username: str = DEMO_BROWSERSTACK_USERNAME
+    browserstack_access_key: str = DEMO_BROWSERSTACK_ACCESS_KEY
+    bs_projects: dict[str, BsProjectSeed] = Field(default_factory=dict)
+    bs_custom_statuses: list[str] = Field(default_factory=list, description="result statuses beyond the system ones")
+    bs_bulk_results: bool = Field(default=True, description="false: the bulk results endpoint answers 404")
+    bs_rate_limit_per_minute: int = Field(default=300, ge=1)
+    bs_async_delay_s: float = Field(default=0.2, ge=0, description="how long update-test-cases takes to apply")
+    gitlab_token: str = DEMO_GITLAB_TOKEN
+    bitbucket_username: str = DEMO_BITBUCKET_USERNAME
+    bitbucket_app_password: str = DEMO_BITBUCKET_APP_PASSWORD
     test_plans: dict[int, PlanSeed] = Field(default_factory=dict)
     environments: dict[int, EnvironmentSeed] = Field(
         default_factory=dict, description="when empty, any environmentId is accepted"

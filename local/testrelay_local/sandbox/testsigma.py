@@ -177,12 +177,19 @@ class TestsigmaApi(VendorApi):
             return self._not_found(params["run_id"])
         return Response.of_json(200, self._run_view(run, self._phase(run)))
 
-    def _case_results(self, _: Request, params: dict[str, str]) -> Response:
+    def _case_results(self, request: Request, params: dict[str, str]) -> Response:
         run = self._find(params["run_id"])
         if run is None:
             return self._not_found(params["run_id"])
         status = self._phase(run)
         done = status == COMPLETED
+        cases = run.cases
+        # Spring-style paging (`page` from 0, `size`) when asked; the whole list otherwise.
+        if "size" in request.query:
+            page, size = request.query.get("page", "0"), request.query["size"]
+            if not page.isdigit() or not size.isdigit() or int(size) < 1:
+                raise MalformedBody("page must be a number from 0 and size a number from 1")
+            cases = cases[int(page) * int(size) : (int(page) + 1) * int(size)]
         return Response.of_json(
             200,
             {
@@ -190,7 +197,7 @@ class TestsigmaApi(VendorApi):
                 "executionResultId": run.id,
                 "result": self._run_result(run) if done else QUEUED,
                 "status": status,
-                "testCases": [self._case_view(run, case_run, done) for case_run in run.cases],
+                "testCases": [self._case_view(run, case_run, done) for case_run in cases],
             },
         )
 

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Literal
 
 from testrelay_local.sandbox.messages import Request, Response
 
-VendorName = Literal["testsigma", "testsigma_tm", "github"]
+VendorName = Literal["testsigma", "testsigma_tm", "browserstack_tm", "github", "gitlab", "bitbucket"]
 Handler = Callable[[Request, dict[str, str]], Response]
 
 _PARAM = re.compile(r"\{(\w+)\}")

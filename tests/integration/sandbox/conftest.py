@@ -27,10 +27,12 @@ class Api:
     base_url: str
     headers: dict[str, str] = field(default_factory=dict)
     session: requests.Session = field(default_factory=requests.Session)
+    auth: tuple[str, str] | None = None
 
     def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         headers = {**self.headers, **kwargs.pop("headers", {})}
         kwargs.setdefault("timeout", TIMEOUT_S)
+        kwargs.setdefault("auth", self.auth)
         return self.session.request(method, self.base_url + path, headers=headers, **kwargs)
 
     def get(self, path: str, **kwargs: Any) -> requests.Response:

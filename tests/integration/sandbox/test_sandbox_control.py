@@ -66,7 +66,17 @@ def test_state_over_http_is_what_state_returns(sandbox: Sandbox, control: Api, t
 
     # Then both are the same document, covering every vendor, the counters and the knobs
     assert over_http == sandbox.state()
-    assert set(over_http) == {"run_duration", "testsigma", "testsigma_tm", "github", "requests", "faults"}
+    assert set(over_http) == {
+        "run_duration",
+        "testsigma",
+        "testsigma_tm",
+        "github",
+        "gitlab",
+        "bitbucket",
+        "browserstack_tm",
+        "requests",
+        "faults",
+    }
 
 
 def test_posting_a_seed_replaces_the_data(sandbox: Sandbox, control: Api, testsigma: Api) -> None:

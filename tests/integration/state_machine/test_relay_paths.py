@@ -41,7 +41,7 @@ def test_a_job_triggers_polls_writes_back_and_reports(runtime: LocalRuntime) -> 
     assert entered[0] == "TriggerPlan"
     assert entered.count("PollStatus") >= 2
     assert "WaitForRun" in entered
-    assert entered[-3:] == ["WriteTarget", "ReportToCi", "Done"]
+    assert entered[-5:] == ["WriteTarget", "TargetDone?", "TargetWritten", "ReportToCi", "Done"]
     # And exactly one Testsigma run of plan 2741 was triggered, with the build number from the template
     state = runtime.sandbox.state() if runtime.sandbox else {}
     runs = state["testsigma"]["runs"]

@@ -7,8 +7,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
+from pydantic import ValidationError
 
 from testrelay.aws.clients import client
+from testrelay.ci.base import WebhookCredential
 from testrelay.errors import ConfigurationError
 from testrelay.settings import get_settings
 
@@ -31,12 +33,19 @@ def _secret_json(secret_id: str) -> dict[str, Any]:
     return value
 
 
-def webhook_secret(provider: str) -> str:
+def webhook_secret(provider: str) -> WebhookCredential:
+    """The provider's key of the webhook secrets: a string, or {"username", "password"} for Basic auth."""
     secret_id = get_settings().require("webhook_secrets_id")
     value = _secret_json(secret_id).get(provider)
     if not value:
-        raise ConfigurationError(f"secret {secret_id} has no key {provider!r}")
-    return str(value)
+        raise ConfigurationError(f"secret {secret_id} has no value for {provider!r}")
+    try:
+        return WebhookCredential.of(value)
+    except ValidationError as exc:
+        # The message names the provider and the shape, never the values.
+        raise ConfigurationError(
+            f"secret {secret_id} key {provider!r} must be a string or an object with username and password"
+        ) from exc
 
 
 def vendor_secret(key: str) -> str:

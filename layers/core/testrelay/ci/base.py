@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
@@ -9,7 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from testrelay.errors import AuthenticationFailed, InvalidPayload
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from testrelay.errors import AuthenticationFailed, ConfigurationError, InvalidPayload
 from testrelay.models.ci_event import CiEvent
 
 
@@ -21,10 +25,38 @@ class Ignored:
     event: str
 
 
+class WebhookCredential(BaseModel):
+    """A provider's entry in the WebhookSecrets secret: a string (`secret`: HMAC key or shared token),
+    or an object with `username` and `password` for CIs that can only send HTTP Basic auth."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    secret: str | None = None
+    username: str | None = None
+    password: str | None = None
+
+    @model_validator(mode="after")
+    def _something_to_check(self) -> WebhookCredential:
+        if not self.secret and not (self.username and self.password):
+            raise ValueError("needs a secret, or a username and a password")
+        return self
+
+    @classmethod
+    def of(cls, value: Any) -> WebhookCredential:
+        return cls(secret=value) if isinstance(value, str) else cls.model_validate(value)
+
+    def require_secret(self, provider: str) -> str:
+        if not self.secret:
+            raise ConfigurationError(f"the {provider!r} webhook secret must be a string (an HMAC key or token)")
+        return self.secret
+
+
 class CiProvider(Protocol):
     name: str
+    invalid_payload_status: int
+    """HTTP status for an authenticated body that does not parse (400, or 2xx where 4xx disables the hook)."""
 
-    def authenticate(self, headers: Mapping[str, str], body: bytes, secret: str) -> None:
+    def authenticate(self, headers: Mapping[str, str], body: bytes, credential: WebhookCredential) -> None:
         """Raise AuthenticationFailed unless the delivery comes from the configured CI."""
 
     def parse(self, headers: Mapping[str, str], body: bytes) -> CiEvent | Ignored:
@@ -59,3 +91,81 @@ def require(data: Mapping[str, Any], path: str) -> Any:
             raise InvalidPayload(f"field {path!r} is missing")
         current = current[part]
     return current
+
+
+def verify_token(expected: str, given: str | None, header: str) -> None:
+    if not given:
+        raise AuthenticationFailed(f"header {header} is missing")
+    if not hmac.compare_digest(expected.encode(), given.strip().encode()):
+        raise AuthenticationFailed(f"header {header} does not match the configured secret")
+
+
+def verify_basic_or_token(headers: Mapping[str, str], credential: WebhookCredential) -> None:
+    """For CIs that sign nothing: HTTP Basic with the configured username and password; or, with a
+    string secret, that token as the Basic password (any username) or in `X-Testrelay-Token`."""
+    token = headers.get("x-testrelay-token")
+    if credential.secret and token:
+        verify_token(credential.secret, token, "X-Testrelay-Token")
+        return
+    scheme, _, encoded = (headers.get("authorization") or "").strip().partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        raise AuthenticationFailed("HTTP Basic credentials (or an X-Testrelay-Token header) are missing")
+    try:
+        username, separator, password = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise AuthenticationFailed("HTTP Basic credentials are not valid base64") from exc
+    if not separator:
+        raise AuthenticationFailed("HTTP Basic credentials have no password")
+    if credential.secret:
+        ok = hmac.compare_digest(credential.secret.encode(), password.encode())
+    else:
+        # Both compared every time, so the answer's timing does not tell which one was wrong.
+        user_ok = hmac.compare_digest((credential.username or "").encode(), username.encode())
+        password_ok = hmac.compare_digest((credential.password or "").encode(), password.encode())
+        ok = user_ok and password_ok
+    if not ok:
+        raise AuthenticationFailed("HTTP Basic credentials do not match")
+
+
+def optional(data: Any, path: str) -> Any:
+    """Value at a dotted path, or None when any part is missing or null (vendors omit fields freely)."""
+    current: Any = data
+    for part in path.split("."):
+        if not isinstance(current, Mapping):
+            return None
+        current = current.get(part)
+    return current
+
+
+def text(data: Any, *paths: str) -> str | None:
+    """The first non-empty value among dotted paths, as a string."""
+    for path in paths:
+        value = optional(data, path)
+        if value is not None and value != "" and not isinstance(value, (Mapping, list)):
+            return str(value)
+    return None
+
+
+def integer(data: Any, *paths: str) -> int | None:
+    for path in paths:
+        value = optional(data, path)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.isdigit():
+            return int(value)
+    return None
+
+
+def body_digest(*parts: object) -> str:
+    """A dedupe key from stable body fields, for CIs whose delivery id changes on retry."""
+    return hashlib.sha256("\0".join("" if p is None else str(p) for p in parts).encode()).hexdigest()[:32]
+
+
+def strip_ref(ref: str | None) -> str | None:
+    """`refs/heads/main` and `origin/main` name the branch `main`."""
+    if not ref:
+        return None
+    for prefix in ("refs/heads/", "origin/"):
+        if ref.startswith(prefix):
+            return ref[len(prefix) :]
+    return ref

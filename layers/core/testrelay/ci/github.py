@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from testrelay.ci.base import Ignored, load_json_object, require, verify_hmac_sha256
+from testrelay.ci.base import Ignored, WebhookCredential, load_json_object, require, verify_hmac_sha256
 from testrelay.errors import InvalidPayload
 from testrelay.models.ci_event import CiEvent
 
 
 class GitHubProvider:
     name = "github"
+    invalid_payload_status = 400
 
-    def authenticate(self, headers: Mapping[str, str], body: bytes, secret: str) -> None:
-        verify_hmac_sha256(secret, body, headers.get("x-hub-signature-256"), prefix="sha256=")
+    def authenticate(self, headers: Mapping[str, str], body: bytes, credential: WebhookCredential) -> None:
+        verify_hmac_sha256(
+            credential.require_secret(self.name), body, headers.get("x-hub-signature-256"), prefix="sha256="
+        )
 
     def parse(self, headers: Mapping[str, str], body: bytes) -> CiEvent | Ignored:
         event = headers.get("x-github-event")

@@ -93,8 +93,16 @@ class CaseResult(BaseModel):
 
     case_id: int
     name: str
+    """The Testsigma case name (the same for every iteration of a data-driven case)."""
     result: str
     status: CaseStatus
     case_result_id: int | None = None
     suite: str | None = None
     machine: str | None = None
+    iteration: int | None = None
+
+    @property
+    def label(self) -> str:
+        """How the result reads in a description: name, iteration and machine."""
+        text = self.name if self.iteration is None else f"{self.name} [iteration {self.iteration}]"
+        return f"{text}: {self.result}" + (f" on {self.machine}" if self.machine else "")

@@ -8,10 +8,13 @@ from __future__ import annotations
 import re
 import string
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from testrelay.models.execution import CaseStatus
+from testrelay.sync.matching import CaseMatching
+from testrelay.sync.status_map import ResultMapping
 
 # Values a template ({placeholder}) may use; anything else is rejected when the file loads.
 TEMPLATE_FIELDS = frozenset(
@@ -32,19 +35,9 @@ TEMPLATE_FIELDS = frozenset(
     }
 )
 
-ROUTE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
+OVERRIDE_COMMENT_FIELDS = frozenset({"route", "run_id", "result", "override"})
 
-# Testsigma spells results two ways depending on the page (SUCCESS and PASSED, ...): both are accepted.
-DEFAULT_RESULT_MAP: dict[str, CaseStatus] = {
-    "SUCCESS": CaseStatus.PASSED,
-    "PASSED": CaseStatus.PASSED,
-    "FAILURE": CaseStatus.FAILED,
-    "FAILED": CaseStatus.FAILED,
-    "ABORTED": CaseStatus.BLOCKED,
-    "STOPPED": CaseStatus.BLOCKED,
-    "NOT_EXECUTED": CaseStatus.UNTESTED,
-    "QUEUED": CaseStatus.UNTESTED,
-}
+ROUTE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
 def template_fields(template: str) -> set[str]:
@@ -55,6 +48,12 @@ def _check_template(value: str) -> str:
     unknown = template_fields(value) - TEMPLATE_FIELDS
     if unknown:
         raise ValueError(f"unknown placeholder(s) {sorted(unknown)}; allowed: {', '.join(sorted(TEMPLATE_FIELDS))}")
+    return value
+
+
+def _check_name(value: str) -> str:
+    if not ROUTE_NAME.match(value):
+        raise ValueError("must be 1-40 characters of a-z, 0-9, '-' or '_', starting with a letter or digit")
     return value
 
 
@@ -69,8 +68,16 @@ class Match(_Strict):
     events: list[str] = Field(default_factory=list)
     repositories: list[str] = Field(default_factory=list)
     branches: list[str] = Field(default_factory=list)
-    workflows: list[str] = Field(default_factory=list)
+    # The pipeline, workflow, build definition or job name; `pipelines` reads better for most CIs.
+    workflows: list[str] = Field(default_factory=list, validation_alias=AliasChoices("workflows", "pipelines"))
     outcomes: list[str] = Field(default_factory=lambda: ["success"])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_name_for_pipelines(cls, value: object) -> object:
+        if isinstance(value, dict) and "workflows" in value and "pipelines" in value:
+            raise ValueError("give 'pipelines' or 'workflows' (the same list), not both")
+        return value
 
 
 class TestsigmaPlan(_Strict):
@@ -106,18 +113,16 @@ class Polling(_Strict):
         return int(min(self.max_wait_seconds, self.first_wait_seconds * self.backoff_rate**attempt))
 
 
-class TestsigmaTmTarget(_Strict):
+class TestsigmaTmTarget(CaseMatching, ResultMapping):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
     kind: Literal["testsigma_tm"]
     name: str = "testsigma-tm"
     project_id: str = Field(min_length=1)
     run_title: str = "{pipeline_name} {repository}@{short_sha} (Testsigma run {run_id})"
     status_ids: dict[CaseStatus, str] = Field(
-        description="test_run_status_id for each relay status the results may produce"
+        description="test_run_status_id for each relay status the results may produce (custom statuses too)"
     )
-    result_map: dict[str, CaseStatus] = Field(
-        default_factory=dict, description="overrides of the Testsigma result -> status defaults"
-    )
-    case_map: dict[int, str] = Field(min_length=1, description="Testsigma test case id -> Test Management test case id")
     assignee_id: str | None = None
     user_id: str | None = None
     labels: list[str] = Field(default_factory=list)
@@ -125,27 +130,84 @@ class TestsigmaTmTarget(_Strict):
 
     _template = field_validator("run_title")(_check_template)
 
-    @field_validator("result_map", mode="before")
-    @classmethod
-    def _upper_results(cls, value: object) -> object:
-        if isinstance(value, dict):
-            return {str(k).upper(): v for k, v in value.items()}
-        return value
-
     @model_validator(mode="after")
     def _every_status_mapped(self) -> TestsigmaTmTarget:
-        produced = set({**DEFAULT_RESULT_MAP, **self.result_map}.values())
-        missing = sorted(s.value for s in produced - set(self.status_ids))
+        missing = sorted(s.value for s in self.produced_statuses() - set(self.status_ids))
         if missing:
             raise ValueError(f"status_ids has no test_run_status_id for: {', '.join(missing)}")
         return self
 
-    def status_for(self, result: str) -> CaseStatus:
-        mapping = {**DEFAULT_RESULT_MAP, **self.result_map}
-        return mapping.get(result.upper(), CaseStatus.UNTESTED)
+
+BROWSERSTACK_STATUSES: dict[CaseStatus, str] = {status: status.value for status in CaseStatus}
+RunState = Literal["new_run", "in_progress", "under_review", "rejected", "done"]
 
 
-Target = Annotated[TestsigmaTmTarget, Field(discriminator="kind")]
+class BrowserStackTmTarget(CaseMatching, ResultMapping):
+    """A BrowserStack Test Management run per job: created with the matched cases, one result each."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["browserstack_tm"]
+    name: str = "browserstack-tm"
+    project_id: str = Field(min_length=1, description="e.g. PR-1")
+    run_name: str = "{pipeline_name} {repository}@{short_sha} (Testsigma run {run_id})"
+    description: str = "Results of Testsigma run {run_id}, written by testrelay for {repository}@{short_sha}."
+    tags: list[str] = Field(default_factory=list)
+    assignee: str | None = Field(default=None, description="e-mail of the run's assignee")
+    configurations: list[int] = Field(default_factory=list)
+    test_plan_id: str | None = None
+    statuses: dict[CaseStatus, str] = Field(
+        default_factory=dict, description="result status sent for each relay status; custom statuses allowed"
+    )
+    run_state: RunState | None = Field(default=None, description="move the run to this state once written")
+    close_run: bool = False
+    batch_size: int = Field(default=300, ge=1, le=300, description="results per bulk call (the API allows 300)")
+    cases_per_call: int = Field(default=1000, ge=1, le=5000, description="test cases per create/add call")
+    bulk_results: bool = Field(default=True, description="false: always one result per call")
+
+    _templates = field_validator("run_name", "description")(_check_template)
+
+    def status_name(self, status: CaseStatus) -> str:
+        return self.statuses.get(status) or BROWSERSTACK_STATUSES[status]
+
+
+class TestsigmaOverrideTarget(_Strict):
+    """Overrides results of the job's own Testsigma run (`PUT /execution_results/<run_id>/override`)."""
+
+    kind: Literal["testsigma_override"]
+    name: str = "testsigma-override"
+    overrides: dict[str, str] = Field(
+        min_length=1, description="Testsigma result -> result to set, e.g. ABORTED: FAILURE"
+    )
+    case_ids: list[int] = Field(default_factory=list, description="only these Testsigma cases; empty = all")
+    comment: str = "testrelay route {route}: {result} overridden as {override}"
+    batch_size: int = Field(default=100, ge=1, le=500)
+
+    @field_validator("comment")
+    @classmethod
+    def _comment_fields(cls, value: str) -> str:
+        unknown = template_fields(value) - OVERRIDE_COMMENT_FIELDS
+        if unknown:
+            raise ValueError(
+                f"unknown placeholder(s) {sorted(unknown)}; allowed: {', '.join(sorted(OVERRIDE_COMMENT_FIELDS))}"
+            )
+        return value
+
+    @field_validator("overrides", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {str(k).upper(): str(v).upper() for k, v in value.items()}
+        return value
+
+    def override_for(self, case_id: int, result: str) -> str | None:
+        if self.case_ids and case_id not in self.case_ids:
+            return None
+        wanted = self.overrides.get(result.upper())
+        return wanted if wanted and wanted != result.upper() else None
+
+
+Target = Annotated[TestsigmaTmTarget | BrowserStackTmTarget | TestsigmaOverrideTarget, Field(discriminator="kind")]
 
 
 class RouteAction(_Strict):
@@ -157,12 +219,7 @@ class RouteAction(_Strict):
     targets: list[Target] = Field(default_factory=list)
     report_to_ci: bool = True
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if not ROUTE_NAME.match(value):
-            raise ValueError("must be 1-40 characters of a-z, 0-9, '-' or '_', starting with a letter or digit")
-        return value
+    _name = field_validator("name")(_check_name)
 
     @model_validator(mode="after")
     def _unique_target_names(self) -> RouteAction:
@@ -180,14 +237,73 @@ class Route(RouteAction):
         return RouteAction.model_validate(self.model_dump(exclude={"match"}))
 
 
+SCHEDULE_EXPRESSION = re.compile(
+    r"^(cron\(\S+ \S+ \S+ \S+ \S+ \S+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\)|at\(\S+\))$"
+)
+
+
+class Schedule(_Strict):
+    """A periodic run of a route's test plan, deployed as an EventBridge Scheduler schedule."""
+
+    name: str
+    route: str = Field(description="the route whose test plan, polling and targets the run uses")
+    expression: str = Field(description="EventBridge Scheduler expression: cron(...), rate(...) or at(...)")
+    timezone: str = "UTC"
+    enabled: bool = True
+    description: str = ""
+
+    _name = field_validator("name")(_check_name)
+
+    @field_validator("expression")
+    @classmethod
+    def _expression(cls, value: str) -> str:
+        if not SCHEDULE_EXPRESSION.match(value.strip()):
+            raise ValueError(
+                "must be cron(m h dom mon dow year), rate(N minutes|hours|days) or at(yyyy-mm-ddThh:mm:ss)"
+            )
+        return value.strip()
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)") from exc
+        return value
+
+
+def _repeated(names: list[str]) -> list[str]:
+    return sorted({n for n in names if names.count(n) > 1})
+
+
 class RoutesConfig(_Strict):
     version: Literal[1] = 1
     routes: list[Route] = Field(default_factory=list)
+    schedules: list[Schedule] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_names(self) -> RoutesConfig:
-        names = [r.name for r in self.routes]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        duplicates = _repeated([r.name for r in self.routes])
         if duplicates:
             raise ValueError(f"route names must be unique, repeated: {', '.join(duplicates)}")
+        duplicates = _repeated([s.name for s in self.schedules])
+        if duplicates:
+            raise ValueError(f"schedule names must be unique, repeated: {', '.join(duplicates)}")
+        known = {r.name for r in self.routes}
+        unknown = [f"{s.name} -> {s.route}" for s in self.schedules if s.route not in known]
+        if unknown:
+            raise ValueError(f"schedules name routes that do not exist: {', '.join(unknown)}")
         return self
+
+    def route(self, name: str) -> Route:
+        for route in self.routes:
+            if route.name == name:
+                return route
+        raise KeyError(name)
+
+    def schedule(self, name: str) -> Schedule:
+        for schedule in self.schedules:
+            if schedule.name == name:
+                return schedule
+        raise KeyError(name)

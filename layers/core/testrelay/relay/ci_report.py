@@ -1,11 +1,34 @@
-"""Reporting to the CI the job came from, where that CI has a status API."""
+"""Reporting to the CI the job came from: the one place that knows which CI has a status API.
+
+GitHub and GitLab get a commit status, Bitbucket a build status (named after the route, so a repeat
+replaces it). CircleCI, Jenkins, Azure DevOps and the generic hook have no status API a webhook
+receiver can use: the summary and the run link go to the relay's log and the job's ledger record.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 from testrelay.models.job import Job
 from testrelay.observability import logger
 from testrelay.relay import services
+from testrelay.vendors.bitbucket import BitbucketState
 from testrelay.vendors.github import CommitState
+from testrelay.vendors.gitlab import GitLabState
+
+GITLAB_STATES: Mapping[CommitState, GitLabState] = {
+    "success": "success",
+    "failure": "failed",
+    "error": "failed",
+    "pending": "running",
+}
+BITBUCKET_STATES: Mapping[CommitState, BitbucketState] = {
+    "success": "SUCCESSFUL",
+    "failure": "FAILED",
+    "error": "FAILED",
+    "pending": "INPROGRESS",
+}
+STATUS_PROVIDERS = frozenset({"github", "gitlab", "bitbucket"})
 
 
 def post_ci_status(job: Job, state: CommitState, description: str, target_url: str | None) -> bool:
@@ -13,22 +36,46 @@ def post_ci_status(job: Job, state: CommitState, description: str, target_url: s
     event = job.event
     if not job.route.report_to_ci:
         return False
-    if event.provider != "github" or not event.commit_sha:
+    link = target_url or event.run_url
+    if event.provider not in STATUS_PROVIDERS or not event.commit_sha or not link:
         logger.info(
             "no CI status API for this job; summary kept in the ledger",
             job_id=job.id,
             provider=event.provider,
+            repository=event.repository,
+            commit_sha=event.commit_sha,
+            ci_run_url=event.run_url,
             state=state,
             description=description,
             target_url=target_url,
         )
         return False
-    services.github().create_commit_status(
-        event.repository,
-        event.commit_sha,
-        state,
-        description,
-        context=f"testrelay/{job.route.name}",
-        target_url=target_url,
-    )
+    name = f"testrelay/{job.route.name}"
+    if event.provider == "github":
+        services.github().create_commit_status(
+            event.repository, event.commit_sha, state, description, context=name, target_url=target_url
+        )
+    elif event.provider == "gitlab":
+        services.gitlab().create_commit_status(
+            event.repository,
+            event.commit_sha,
+            GITLAB_STATES[state],
+            name=name,
+            description=description,
+            target_url=target_url,
+            ref=event.branch,
+            pipeline_id=event.pipeline_id,
+        )
+    else:
+        # Bitbucket requires a link: the Testsigma run, or before there is one, the CI's own run.
+        services.bitbucket().create_build_status(
+            event.repository,
+            event.commit_sha,
+            BITBUCKET_STATES[state],
+            key=f"testrelay-{job.route.name}",
+            url=link,
+            name=name,
+            description=description,
+            refname=event.branch,
+        )
     return True

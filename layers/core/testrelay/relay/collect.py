@@ -1,4 +1,5 @@
-"""Turning a finished run's test-case results into CaseResults, inline or in S3 when large."""
+"""Turning a finished run's test-case results into CaseResults, page by page: inline when small,
+else JSON-lines parts in S3 (the state payload carries only the prefix and the number of parts)."""
 
 from __future__ import annotations
 
@@ -6,66 +7,100 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from testrelay.aws.results_store import get_results, put_results
+from testrelay.aws.results_store import put_part, read_parts
 from testrelay.errors import InvalidPayload, RunNotFinished
-from testrelay.models.execution import CaseResult, CaseStatus, RunCounts, RunRef
+from testrelay.models.execution import STATUS_SEVERITY, CaseResult, RunCounts, RunRef
 from testrelay.models.job import Job
-from testrelay.models.routes import DEFAULT_RESULT_MAP
 from testrelay.observability import logger
 from testrelay.relay import services
 from testrelay.settings import get_settings
+from testrelay.sync.status_map import relay_status
 
 
-def _case_results(answer: Mapping[str, Any]) -> Iterator[CaseResult]:
+def _case_results(case: Mapping[str, Any]) -> Iterator[CaseResult]:
     """One CaseResult per test case, or per iteration of a data-driven case, on each machine."""
-    for case in answer.get("testCases") or []:
-        base = {
-            "case_id": int(case["testCaseId"]),
-            "name": str(case.get("testCaseName") or case["testCaseId"]),
-            "suite": case.get("testSuiteName"),
-            "machine": case.get("machineTitle"),
-        }
-        iterations = (case.get("iterationResults") or []) if case.get("isDataDrivenCase") else []
-        entries = iterations or [case]
-        for index, entry in enumerate(entries, start=1):
-            result = str(entry.get("result") or case.get("result") or "NOT_EXECUTED").upper()
-            name = base["name"] if entry is case else f"{base['name']} [iteration {index}]"
-            yield CaseResult(
-                **{**base, "name": name},
-                result=result,
-                status=DEFAULT_RESULT_MAP.get(result, CaseStatus.UNTESTED),
-                case_result_id=entry.get("testCaseResultId") or case.get("testCaseResultId"),
-            )
+    base = {
+        "case_id": int(case["testCaseId"]),
+        "name": str(case.get("testCaseName") or case["testCaseId"]),
+        "suite": case.get("testSuiteName"),
+        "machine": case.get("machineTitle"),
+    }
+    iterations = (case.get("iterationResults") or []) if case.get("isDataDrivenCase") else []
+    entries = iterations or [case]
+    for index, entry in enumerate(entries, start=1):
+        result = str(entry.get("result") or case.get("result") or "NOT_EXECUTED").upper()
+        yield CaseResult(
+            **base,
+            iteration=None if entry is case else index,
+            result=result,
+            status=relay_status(result),
+            case_result_id=entry.get("testCaseResultId") or case.get("testCaseResultId"),
+        )
+
+
+class _PartWriter:
+    """Buffers results and writes a part each time `size` are buffered."""
+
+    def __init__(self, bucket: str | None, prefix: str, size: int) -> None:
+        self.bucket, self.prefix, self.size = bucket, prefix, size
+        self.buffer: list[dict[str, Any]] = []
+        self.parts = 0
+
+    def add(self, item: dict[str, Any]) -> None:
+        self.buffer.append(item)
+        if len(self.buffer) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.buffer:
+            return
+        if not self.bucket:
+            raise InvalidPayload("results too large to travel inline and RESULTS_BUCKET is not set")
+        put_part(self.bucket, self.prefix, self.parts, self.buffer)
+        self.parts += 1
+        self.buffer = []
 
 
 def collect_results(job: Job, run: RunRef) -> dict[str, Any]:
-    answer = services.testsigma().case_results(run.run_id)
-    status = str(answer.get("status") or "")
-    if status and status != "STATUS_COMPLETED":
-        raise RunNotFinished(f"run {run.run_id} is {status}")
-    try:
-        results = list(_case_results(answer))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidPayload(f"Testsigma case results of run {run.run_id} are malformed: {exc!r}") from exc
-
-    counts = RunCounts.of_cases(results)
-    items = [result.model_dump(mode="json") for result in results]
-    summary: dict[str, Any] = {"count": len(items), "counts": counts.model_dump()}
     settings = get_settings()
-    if len(json.dumps(items, separators=(",", ":"))) <= settings.inline_results_limit_bytes:
-        summary["items"] = items
+    writer = _PartWriter(settings.results_bucket, f"results/{job.id}/{run.run_id}", settings.results_part_size)
+    counts = RunCounts()
+    count = 0
+    for answer in services.testsigma().case_result_pages(run.run_id, settings.testsigma_results_page_size):
+        status = str(answer.get("status") or "")
+        if status and status != "STATUS_COMPLETED":
+            raise RunNotFinished(f"run {run.run_id} is {status}")
+        try:
+            for case in answer.get("testCases") or []:
+                results = list(_case_results(case))
+                # A case counts once, with its worst iteration (as Testsigma's own run counts do).
+                counts.add(min((r.status for r in results), key=STATUS_SEVERITY.index))
+                for result in results:
+                    writer.add(result.model_dump(mode="json", exclude_none=True))
+                count += len(results)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidPayload(f"Testsigma case results of run {run.run_id} are malformed: {exc!r}") from exc
+
+    summary: dict[str, Any] = {"count": count, "counts": counts.model_dump()}
+    if (
+        writer.parts == 0
+        and len(json.dumps(writer.buffer, separators=(",", ":"))) <= settings.inline_results_limit_bytes
+    ):
+        summary["items"] = writer.buffer
     else:
-        key = f"results/{job.id}/{run.run_id}.json"
-        put_results(settings.require("results_bucket"), key, items)
-        summary["s3_key"] = key
+        writer.flush()
+        summary.update(s3_prefix=writer.prefix, parts=writer.parts)
     services.ledger().update_job(job.id, state="collected", counts=counts.model_dump(), summary=counts.summary())
-    logger.info("case results collected", job_id=job.id, run_id=run.run_id, count=len(items), **counts.model_dump())
+    logger.info("case results collected", job_id=job.id, run_id=run.run_id, count=count, **counts.model_dump())
     return summary
 
 
-def load_results(collected: Mapping[str, Any]) -> list[CaseResult]:
-    if "s3_key" in collected:
-        raw = get_results(get_settings().require("results_bucket"), str(collected["s3_key"]))
+def iter_results(collected: Mapping[str, Any]) -> Iterator[CaseResult]:
+    """The collected results, one S3 part in memory at a time."""
+    if "s3_prefix" in collected:
+        bucket = get_settings().require("results_bucket")
+        raw: Iterator[Any] = read_parts(bucket, str(collected["s3_prefix"]), int(collected["parts"]))
     else:
-        raw = list(collected.get("items") or [])
-    return [CaseResult.model_validate(item) for item in raw]
+        raw = iter(collected.get("items") or [])
+    for item in raw:
+        yield CaseResult.model_validate(item)

@@ -42,6 +42,13 @@ def receive(provider_name: str, headers: Mapping[str, str], body: bytes) -> Answ
         parsed = provider.parse(headers, body)
     except InvalidPayload as exc:
         logger.warning("webhook body invalid", provider=provider_name, reason=str(exc))
+        metrics.add_metric(name="WebhookInvalid", unit=MetricUnit.Count, value=1)
+        if provider.invalid_payload_status < 400:
+            # The sender is authenticated, so this is not an attack; a 4xx would count towards the
+            # hook being disabled for good (GitLab), for a body it will never send again.
+            return Answer(
+                provider.invalid_payload_status, {"status": "ignored", "reason": f"body does not parse: {exc}"}
+            )
         return Answer(400, {"status": "invalid", "message": str(exc)})
 
     if isinstance(parsed, Ignored):

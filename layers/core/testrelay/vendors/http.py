@@ -24,6 +24,7 @@ from testrelay.errors import (
     VendorUnavailable,
 )
 from testrelay.observability import logger
+from testrelay.sync.rate_limit import RateLimiter
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 # Statuses that mean "not processed, try again" even for a POST.
@@ -53,6 +54,10 @@ class VendorSession:
     timeout: float = 10.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     is_throttle: ThrottleDetector = _is_429
+    limiter: RateLimiter | None = None
+    """Paces every attempt (retries included) to the vendor's documented rate."""
+    throttle_wait: float | None = None
+    """The pause a throttle asks for when it carries no Retry-After (BrowserStack: 60 s)."""
     sleep: Callable[[float], None] = time.sleep
     session: requests.Session = field(default_factory=requests.Session)
 
@@ -78,6 +83,8 @@ class VendorSession:
         waited = 0.0
         for attempt in range(1, self.retry.attempts + 1):
             last = attempt == self.retry.attempts
+            if self.limiter is not None:
+                self.limiter.acquire()
             try:
                 response = self.session.request(method, url, json=json, params=params, timeout=self.timeout)
             except requests.ConnectionError as exc:
@@ -100,6 +107,10 @@ class VendorSession:
             status = response.status_code
             if self.is_throttle(response):
                 delay = _retry_after(response)
+                if delay is None:
+                    delay = self.throttle_wait
+                if delay is not None and self.limiter is not None:
+                    self.limiter.hold_off(delay)
                 if last or (delay is not None and waited + delay > self.retry.max_in_call_wait):
                     raise VendorThrottled(self.vendor, f"{what}: throttled (HTTP {status})", status)
                 waited += self._pause(attempt, delay, what, f"throttled (HTTP {status})")

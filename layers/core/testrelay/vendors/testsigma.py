@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from testrelay.models.execution import ExecutionStatus
@@ -45,3 +46,29 @@ class TestsigmaClient:
     def case_results(self, run_id: int) -> dict[str, Any]:
         answer: dict[str, Any] = self.http.request("GET", f"/execution_results/{run_id}/test_case_results")
         return answer
+
+    def override_results(self, run_id: int, overrides: list[dict[str, Any]]) -> dict[str, Any]:
+        """`PUT /execution_results/<run_id>/override`; a 200 may list `errors` (partial success)."""
+        answer: dict[str, Any] = self.http.request("PUT", f"/execution_results/{run_id}/override", json=overrides) or {}
+        return answer
+
+    def case_result_pages(self, run_id: int, page_size: int) -> Iterator[dict[str, Any]]:
+        """The run's case results a page at a time (`page` from 0, `size`).
+
+        A server that ignores the parameters answers the whole list every time: a page repeating the
+        previous one's first case, or a short page, ends the walk, so nothing is read twice."""
+        page = 0
+        previous_first: Any = None
+        while True:
+            answer = self.http.request(
+                "GET", f"/execution_results/{run_id}/test_case_results", params={"page": page, "size": page_size}
+            )
+            cases = answer.get("testCases") or []
+            first = cases[0].get("testCaseResultId") if cases else None
+            if page and (not cases or first == previous_first):
+                return
+            yield answer
+            if len(cases) < page_size:
+                return
+            previous_first = first
+            page += 1

@@ -1,0 +1,215 @@
+"""Write-back at scale: 10,000 and 100,000 case results to BrowserStack Test Management.
+
+For each size, a Testsigma plan of that many cases (named `[TC-n] ...`) and a BrowserStack project
+holding the same cases are served by the vendor sandbox in a separate process (so its memory is not
+counted); one signed GitHub delivery then goes through the whole local runtime: trigger, poll,
+collection page by page to S3, write-back (id-token matching, bulk results of 300), report.
+
+Prints, per size: BrowserStack API calls made against the minimum possible for the batch sizes,
+the peak memory the write-back allocated (tracemalloc, the write-back task's invocations only),
+requests per minute achieved against the vendor's 300, 429s received, and wall times.
+
+Run: .venv/bin/python bench/write_back_scale.py [--sizes 10000 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tracemalloc
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+PAYLOAD = (ROOT / "events" / "github" / "workflow_run.completed.payload.json").read_bytes()
+BATCH, CASES_PER_CALL, PAGE = 300, 1000, 300
+RESULTS = ("SUCCESS", "SUCCESS", "SUCCESS", "FAILURE", "NOT_EXECUTED")
+
+ROUTES = f"""
+version: 1
+routes:
+  - name: scale
+    match: {{repositories: [octo-org/octo-repo], workflows: ["*"]}}
+    testsigma: {{test_plan_id: 1}}
+    polling: {{first_wait_seconds: 0, max_wait_seconds: 5, deadline_seconds: 3600}}
+    targets:
+      - kind: browserstack_tm
+        name: scale-bs
+        project_id: PR-1
+        match_by: [id_token]
+        batch_size: {BATCH}
+        cases_per_call: {CASES_PER_CALL}
+"""
+
+
+class _WriteBackProbe:
+    """Wraps the WriteBack handler: peak traced memory and the time span of its invocations."""
+
+    def __init__(self, handler: Callable[[Any, Any], Any]) -> None:
+        self.handler = handler
+        self.peak = 0
+        self.invocations = 0
+        self.started: float | None = None
+        self.ended = 0.0
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Any, context: Any) -> Any:
+        with self._lock:
+            self.invocations += 1
+            self.started = self.started or time.monotonic()
+            baseline = tracemalloc.get_traced_memory()[0]
+            tracemalloc.reset_peak()
+        try:
+            return self.handler(event, context)
+        finally:
+            with self._lock:
+                self.peak = max(self.peak, tracemalloc.get_traced_memory()[1] - baseline)
+                self.ended = time.monotonic()
+
+
+def _seed(size: int) -> dict[str, Any]:
+    return {
+        "test_plans": {
+            "1": {
+                "name": f"Scale {size}",
+                "cases": [
+                    {
+                        "testCaseId": 100000 + n,
+                        "testCaseName": f"[TC-{n}] generated case {n}",
+                        "testSuiteId": 1 + n // 1000,
+                        "testSuiteName": f"suite {n // 1000}",
+                        "result": RESULTS[n % len(RESULTS)],
+                    }
+                    for n in range(1, size + 1)
+                ],
+            }
+        },
+        "bs_projects": {
+            "PR-1": {
+                "name": "Scale",
+                "cases": [{"identifier": f"TC-{n}", "title": f"generated case {n}"} for n in range(1, size + 1)],
+            }
+        },
+    }
+
+
+class _RemoteSandbox:
+    """The URLs of a sandbox served by another process, shaped like `Sandbox`'s."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.testsigma_url = f"{base_url}/testsigma/api/v1"
+        self.testsigma_tm_url = f"{base_url}/testsigma-tm/api/v1"
+        self.browserstack_tm_url = f"{base_url}/browserstack-tm"
+        self.github_url = f"{base_url}/github"
+        self.gitlab_url = f"{base_url}/gitlab/api/v4"
+        self.bitbucket_url = f"{base_url}/bitbucket/2.0"
+
+
+def _minimum_calls(size: int) -> int:
+    catalog = math.ceil(size / PAGE)
+    create, adds = 1, math.ceil(max(0, size - CASES_PER_CALL) / CASES_PER_CALL)
+    ready = 1
+    results = math.ceil(size / BATCH)
+    return catalog + create + adds + ready + results
+
+
+def run(size: int, workdir: Path) -> dict[str, Any]:
+    from testrelay_local.functions import load_handler
+    from testrelay_local.runtime import LocalRuntime, Vendors
+    from testrelay_local.signing import github_headers
+
+    seed_file = workdir / f"seed-{size}.json"
+    seed_file.write_text(json.dumps(_seed(size)))
+    routes_file = workdir / "routes.yaml"
+    routes_file.write_text(ROUTES)
+    command = [sys.executable, "-m", "testrelay_local.sandbox", "--seed", str(seed_file), "--port", "0"]
+    # Our own interpreter and module, with arguments this script built: nothing untrusted reaches it.
+    server = subprocess.Popen(  # noqa: S603
+        [*command, "--run-duration", "0", "--quiet"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        base_url = server.stdout.readline().split(" at ")[-1].strip()
+        # The runtime routes the WriteBack function to `lambda_handler` of its module: put the probe there.
+        handler = load_handler("functions/write_back")
+        original = handler.handler if isinstance(handler, _WriteBackProbe) else handler
+        probe = _WriteBackProbe(original)
+        sys.modules[original.__module__].lambda_handler = probe  # type: ignore[attr-defined]
+        vendors = Vendors.sandbox(_RemoteSandbox(base_url))  # type: ignore[arg-type]
+        tracemalloc.start()
+        began = time.monotonic()
+        with LocalRuntime(routes_file=routes_file, vendors=vendors, time_scale=0.0) as runtime:
+            headers = github_headers(runtime.webhook_secret, PAYLOAD, "workflow_run", str(uuid.uuid4()))
+            answer = requests.post(runtime.webhook_url(), data=PAYLOAD, headers=headers, timeout=30)
+            [job_id] = answer.json()["jobs"]
+            sfn = runtime.aws.client("stepfunctions")
+            while True:
+                try:
+                    status = sfn.describe_execution(executionArn=runtime.execution_arn(job_id))["status"]
+                except sfn.exceptions.ExecutionDoesNotExist:
+                    status = "NOT_STARTED"
+                if status not in ("NOT_STARTED", "RUNNING"):
+                    break
+                time.sleep(0.5)
+            wall = time.monotonic() - began
+        tracemalloc.stop()
+        state = requests.get(f"{base_url}/_sandbox/state", timeout=120).json()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    endpoints = state["requests"].get("browserstack_tm", {})
+    calls = sum(e["calls"] for e in endpoints.values())
+    throttled = sum(e["responses"].get("429", 0) for e in endpoints.values())
+    [bs_run] = state["browserstack_tm"]["projects"]["PR-1"]["test_runs"].values()
+    written = sum(len(case["results"]) for case in bs_run["test_cases"])
+    duplicates = sum(1 for case in bs_run["test_cases"] if len(case["results"]) > 1)
+    span = max(probe.ended - (probe.started or probe.ended), 1e-9)
+    return {
+        "size": size,
+        "status": status,
+        "written": written,
+        "duplicates": duplicates,
+        "calls": calls,
+        "minimum": _minimum_calls(size),
+        "by_endpoint": {name: e["calls"] for name, e in endpoints.items()},
+        "peak_mb": probe.peak / 2**20,
+        "invocations": probe.invocations,
+        "rpm": calls / (span / 60),
+        "throttled": throttled,
+        "write_back_s": span,
+        "wall_s": wall,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.sizes:
+            r = run(size, Path(tmp))
+            print(f"== {r['size']:,} results -> BrowserStack TM: execution {r['status']}")
+            print(f"   written: {r['written']:,} results, {r['duplicates']} case(s) with more than one")
+            print(f"   API calls: {r['calls']:,} made, minimum possible {r['minimum']:,} (batches of {BATCH})")
+            print(f"     by endpoint: {r['by_endpoint']}")
+            print(f"   peak memory of the write-back: {r['peak_mb']:.1f} MiB over {r['invocations']} invocation(s)")
+            print(f"   requests/minute: {r['rpm']:.0f} achieved, vendor limit 300; 429s received: {r['throttled']}")
+            print(f"   wall time: write-back {r['write_back_s']:.1f} s, whole job {r['wall_s']:.1f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

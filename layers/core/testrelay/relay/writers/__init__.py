@@ -1,0 +1,1 @@
+"""One writer per target kind; each resumes from its checkpoint in the ledger."""

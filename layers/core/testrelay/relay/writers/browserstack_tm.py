@@ -1,0 +1,179 @@
+"""BrowserStack Test Management: a test run per job holding the matched cases, one result per case.
+
+Order of work, each step checkpointed so a repeat resumes and writes nothing twice:
+1. plan (the matched cases with their merged status), built once;
+2. the run, created with the first `cases_per_call` cases; the rest queued with `update-test-cases`
+   (202: applied asynchronously, so results wait until the run holds every case);
+3. results from the checkpointed position, in bulk (300 per call) or, where the bulk form does not
+   exist, one per call; 4. optionally the final `run_state`, then closing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from testrelay.models.execution import CaseStatus, RunRef
+from testrelay.models.job import Job
+from testrelay.models.routes import BrowserStackTmTarget
+from testrelay.observability import logger
+from testrelay.relay import services
+from testrelay.relay.templates import render
+from testrelay.relay.writers.common import Budget, Checkpoint, matched_plan, outcome, results_bucket
+from testrelay.sync.batching import StoredPlan, batches
+from testrelay.sync.matching import TargetCase
+from testrelay.vendors.browserstack_tm import BrowserStackTmClient, BulkResultsUnsupported
+
+READY_POLL_SECONDS = 0.5
+READY_WAIT_SECONDS = 60.0
+
+
+def _catalog(client: BrowserStackTmClient, project_id: str) -> Iterator[TargetCase]:
+    for case in client.list_cases(project_id):
+        custom = case.get("custom_fields") or {}
+        yield TargetCase(
+            id=str(case["identifier"]),
+            key=str(case["identifier"]),
+            title=str(case.get("title") or case.get("name") or ""),
+            labels=tuple(case.get("tags") or ()),
+            fields={
+                str(name): tuple(str(v) for v in (value if isinstance(value, list) else [value]))
+                for name, value in (custom.items() if isinstance(custom, dict) else [])
+            },
+        )
+
+
+def _result_body(target: BrowserStackTmTarget, entry: Mapping[str, Any], configuration: int | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "test_case_id": entry["case"],
+        "test_result": {
+            "status": target.status_name(CaseStatus(entry["status"])),
+            "description": entry["description"],
+        },
+    }
+    if configuration is not None:
+        body["configuration_id"] = configuration
+    return body
+
+
+def _pairs(target: BrowserStackTmTarget, entries: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """With configurations the run holds each case once per configuration, and each gets the result."""
+    configurations: list[int | None] = list(target.configurations) or [None]
+    for entry in entries:
+        for configuration in configurations:
+            yield _result_body(target, entry, configuration)
+
+
+class _Writer:
+    def __init__(self, job: Job, run: RunRef, target: BrowserStackTmTarget, checkpoint: Checkpoint) -> None:
+        share = sum(1 for t in job.route.targets if t.kind == "browserstack_tm")
+        self.job, self.run, self.target, self.checkpoint = job, run, target, checkpoint
+        self.client = services.browserstack_tm(share)
+        self.bucket = results_bucket()
+
+    def create_run(self, plan: StoredPlan) -> str:
+        target = self.target
+        first = [e["case"] for _, e in zip(range(target.cases_per_call), plan.read_from(self.bucket, 0), strict=False)]
+        body: dict[str, Any] = {
+            "name": render(target.run_name, self.job, self.run.run_id)[:255],
+            "description": render(target.description, self.job, self.run.run_id),
+            "tags": list(target.tags),
+            "test_cases": first,
+        }
+        if target.assignee:
+            body["assignee"] = target.assignee
+        if target.configurations:
+            body["configurations"] = list(target.configurations)
+        if target.test_plan_id:
+            body["test_plan_id"] = target.test_plan_id
+        created = self.client.create_run(target.project_id, body)
+        run_id = str(created["identifier"])
+        self.checkpoint.save(run_id=run_id, cases_queued=len(first), state="run_created")
+        logger.info("browserstack run created", job_id=self.job.id, target=target.name, run_id=run_id)
+        return run_id
+
+    def queue_cases(self, plan: StoredPlan, run_id: str, budget: Budget) -> bool:
+        """Adds the cases the create call could not carry; False when the budget ran out first."""
+        queued = int(self.checkpoint.record.get("cases_queued", 0))
+        for chunk in batches(plan.read_from(self.bucket, queued), self.target.cases_per_call):
+            if budget.spent():
+                return False
+            cases = [entry["case"] for entry in chunk]
+            self.client.add_cases(self.target.project_id, run_id, cases, self.target.configurations)
+            queued += len(cases)
+            self.checkpoint.save(cases_queued=queued)
+        return True
+
+    def ready(self, plan: StoredPlan, run_id: str, budget: Budget) -> bool:
+        """Whether the asynchronous additions have landed: the run's case count reaches the plan's."""
+        if self.checkpoint.record.get("cases_ready"):
+            return True
+        expected = plan.entries * max(1, len(self.target.configurations))
+        waited_until = time.monotonic() + min(READY_WAIT_SECONDS, max(budget.left(), 0))
+        while True:
+            if self.client.run_case_count(self.target.project_id, run_id) >= expected:
+                self.checkpoint.save(cases_ready=True)
+                return True
+            if time.monotonic() >= waited_until:
+                return False
+            time.sleep(READY_POLL_SECONDS)
+
+    def write_results(self, plan: StoredPlan, run_id: str, budget: Budget) -> int | None:
+        """Writes from the checkpointed position; the new position, or None when the budget ran out."""
+        written = self.checkpoint.written
+        bulk = self.target.bulk_results and self.checkpoint.record.get("bulk", True)
+        pairs = _pairs(self.target, plan.read_from(self.bucket, written // max(1, len(self.target.configurations))))
+        # Positions count (case, configuration) pairs; skip the pairs of a case already half written.
+        for _ in range(written % max(1, len(self.target.configurations))):
+            next(pairs)
+        for batch in batches(pairs, self.target.batch_size):
+            if budget.spent():
+                return None
+            if bulk:
+                try:
+                    self.client.add_results(self.target.project_id, run_id, batch)
+                    written += len(batch)
+                    self.checkpoint.save(written=written, state="writing")
+                    continue
+                except BulkResultsUnsupported:
+                    logger.info("bulk results unavailable: one result per call", target=self.target.name)
+                    bulk = False
+                    self.checkpoint.save(bulk=False)
+            for single in batch:
+                if budget.spent():
+                    return None
+                self.client.add_result(self.target.project_id, run_id, single)
+                written += 1
+                self.checkpoint.save(written=written, state="writing")
+        return written
+
+    def finish(self, run_id: str) -> None:
+        target, record = self.target, self.checkpoint.record
+        if target.run_state and not record.get("run_state_set"):
+            self.client.update_run(target.project_id, run_id, {"run_state": target.run_state})
+            self.checkpoint.save(run_state_set=True)
+        if target.close_run and not record.get("closed"):
+            self.client.close_run(target.project_id, run_id)
+            self.checkpoint.save(closed=True)
+
+
+def write_browserstack_tm(
+    job: Job, run: RunRef, collected: Mapping[str, Any], target: BrowserStackTmTarget, budget: Budget
+) -> dict[str, Any]:
+    checkpoint = Checkpoint(job, target.name)
+    writer = _Writer(job, run, target, checkpoint)
+    plan = matched_plan(job, collected, target, checkpoint, lambda: _catalog(writer.client, target.project_id))
+    if plan.entries == 0:
+        logger.warning("no result matched a target case", job_id=job.id, target=target.name)
+        return outcome(target, plan, "nothing_to_write", 0, None)
+    run_id = str(checkpoint.record.get("run_id") or "") or writer.create_run(plan)
+    if not writer.queue_cases(plan, run_id, budget) or not writer.ready(plan, run_id, budget):
+        return outcome(target, plan, "in_progress", checkpoint.written, run_id)
+    written = writer.write_results(plan, run_id, budget)
+    if written is None:
+        return outcome(target, plan, "in_progress", checkpoint.written, run_id)
+    writer.finish(run_id)
+    checkpoint.save(state="written")
+    logger.info("results written", job_id=job.id, target=target.name, written=written, unmatched=plan.unmatched)
+    return outcome(target, plan, "written", written, run_id)

@@ -1,0 +1,106 @@
+"""Testsigma overrides: rewrite results of the job's own run (`PUT /execution_results/<run_id>/override`).
+
+A 200 may be a partial success listing the refused ids in `errors`; a 400 refuses the whole batch.
+Either way the writer goes on with the next batch and the outcome names every refused id and why.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from testrelay.errors import VendorRejected
+from testrelay.models.execution import RunRef
+from testrelay.models.job import Job
+from testrelay.models.routes import TestsigmaOverrideTarget
+from testrelay.observability import logger
+from testrelay.relay import services
+from testrelay.relay.collect import iter_results
+from testrelay.relay.writers.common import Budget, Checkpoint, outcome, results_bucket
+from testrelay.settings import get_settings
+from testrelay.sync.batching import StoredPlan, batches, store_plan
+
+REFUSALS_KEPT = 100
+_RESULT_ID = re.compile(r"result id (\d+)")
+
+
+def _overrides(
+    job: Job, run: RunRef, collected: Mapping[str, Any], target: TestsigmaOverrideTarget
+) -> Iterator[dict[str, Any]]:
+    """One override per Testsigma case result; iterations share their case's result id, so it goes once."""
+    seen: set[int] = set()
+    for result in iter_results(collected):
+        wanted = target.override_for(result.case_id, result.result)
+        if wanted is None or result.case_result_id is None or result.case_result_id in seen:
+            continue
+        seen.add(result.case_result_id)
+        comment = target.comment.format(route=job.route.name, run_id=run.run_id, result=result.result, override=wanted)
+        yield {"testCaseResultId": result.case_result_id, "comment": comment[:500], "result": wanted}
+
+
+def _refused(errors: list[Any], batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each error message names the id it refuses; one that names none is kept against the whole batch."""
+    refused = []
+    for error in errors:
+        found = _RESULT_ID.search(str(error))
+        ids = [int(found.group(1))] if found else [entry["testCaseResultId"] for entry in batch]
+        refused += [{"testCaseResultId": result_id, "reason": str(error)[:300]} for result_id in ids]
+    return refused
+
+
+def _whole_batch_refused(message: str, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A 400 overrides nothing: every id of the batch is refused, with its own cause where the vendor names it."""
+    causes = {}
+    for part in message.split("Given ")[1:]:
+        found = _RESULT_ID.search(part)
+        if found:
+            causes[int(found.group(1))] = f"Given {part.strip()}"[:300]
+    return [
+        {"testCaseResultId": entry["testCaseResultId"], "reason": causes.get(entry["testCaseResultId"], message[:300])}
+        for entry in batch
+    ]
+
+
+def write_testsigma_override(
+    job: Job, run: RunRef, collected: Mapping[str, Any], target: TestsigmaOverrideTarget, budget: Budget
+) -> dict[str, Any]:
+    checkpoint = Checkpoint(job, target.name)
+    bucket = results_bucket()
+    if "plan" in checkpoint.record:
+        plan = StoredPlan.model_validate(checkpoint.record["plan"])
+    else:
+        plan = store_plan(
+            bucket,
+            f"plans/{job.id}/{target.name}",
+            _overrides(job, run, collected, target),
+            batch_size=target.batch_size,
+            part_size=get_settings().results_part_size,
+        )
+        checkpoint.save(plan=plan.model_dump(), state="planned", written=0, refused=[], refused_count=0)
+    run_id = str(run.run_id)
+    if plan.entries == 0:
+        return outcome(target, plan, "nothing_to_write", 0, run_id, refused=[], refused_count=0)
+
+    testsigma = services.testsigma()
+    written = checkpoint.written
+    refused: list[dict[str, Any]] = list(checkpoint.record.get("refused") or [])
+    refused_count = int(checkpoint.record.get("refused_count", 0))
+    for batch in batches(plan.read_from(bucket, written), target.batch_size):
+        if budget.spent():
+            return outcome(target, plan, "in_progress", written, run_id, refused=refused, refused_count=refused_count)
+        try:
+            answer = testsigma.override_results(run.run_id, batch)
+            now_refused = _refused(list(answer.get("errors") or []), batch)
+        except VendorRejected as exc:
+            if exc.status != 400:
+                raise
+            now_refused = _whole_batch_refused(str(exc), batch)
+        written += len(batch)
+        refused_count += len(now_refused)
+        refused = (refused + now_refused)[:REFUSALS_KEPT]
+        checkpoint.save(written=written, refused=refused, refused_count=refused_count, state="writing")
+    status = "written" if not refused_count else ("failed" if refused_count >= plan.entries else "partial")
+    checkpoint.save(state=status)
+    logger.info("overrides written", job_id=job.id, target=target.name, sent=written, refused=refused_count)
+    return outcome(target, plan, status, written - refused_count, run_id, refused=refused, refused_count=refused_count)

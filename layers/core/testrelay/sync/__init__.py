@@ -1,0 +1,1 @@
+"""What every write-back target shares: case matching, status mapping, batching plans and rate limits."""

@@ -1,0 +1,146 @@
+"""Which target test case(s) a Testsigma result belongs to.
+
+Modes are tried in the target's `match_by` order and the first one that finds anything wins:
+- `case_map`: the routes file maps a Testsigma test case id to one or more target case ids;
+- `id_token`: ids written in the Testsigma case name (`TC-123`, `[TC-123]`; `id_pattern`), several allowed;
+- `field`: target cases carrying the Testsigma case id in a label/tag `<match_field>:<id>` or in the
+  custom field `<match_field>`;
+- `title`: the target case whose title equals the Testsigma case name exactly.
+Modes other than `case_map` look at the target's case list, fetched lazily once per write-back.
+A result no mode matches is unmatched: counted and listed, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from testrelay.models.execution import CaseResult
+
+MatchMode = Literal["case_map", "id_token", "field", "title"]
+DEFAULT_ID_PATTERN = r"\bTC-\d+\b"
+
+
+def _default_modes() -> list[MatchMode]:
+    return ["case_map", "id_token"]
+
+
+class CaseMatching(BaseModel):
+    case_map: dict[int, str | list[str]] = Field(
+        default_factory=dict, description="Testsigma test case id -> target test case id(s)"
+    )
+    match_by: list[MatchMode] = Field(default_factory=_default_modes, min_length=1)
+    id_pattern: str = Field(
+        default=DEFAULT_ID_PATTERN, description="ids in the Testsigma case name; group 1 if the pattern has one"
+    )
+    match_field: str | None = Field(default=None, description="label prefix or custom field naming the Testsigma id")
+
+    @field_validator("id_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"is not a valid regular expression: {exc}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _modes_configured(self) -> CaseMatching:
+        if "field" in self.match_by and not self.match_field:
+            raise ValueError("match_by includes 'field' but match_field is not set")
+        if self.match_by == ["case_map"] and not self.case_map:
+            raise ValueError("match_by is only case_map but case_map is empty: nothing could match")
+        return self
+
+    def mapped_ids(self, case_id: int) -> list[str]:
+        value = self.case_map.get(case_id)
+        if value is None:
+            return []
+        return [value] if isinstance(value, str) else list(value)
+
+
+@dataclass(frozen=True)
+class TargetCase:
+    """A test case of a target, reduced to what matching looks at."""
+
+    id: str
+    key: str
+    """The id people write in case names (Testsigma TM human id, BrowserStack identifier)."""
+    title: str = ""
+    fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    labels: tuple[str, ...] = ()
+
+
+@dataclass
+class CaseCatalog:
+    """Indexes of a target's case list: only those the configured modes need are built."""
+
+    by_key: dict[str, str] = field(default_factory=dict)
+    by_field: dict[str, list[str]] = field(default_factory=dict)
+    by_title: dict[str, list[str]] = field(default_factory=dict)
+    size: int = 0
+
+    @classmethod
+    def build(cls, cases: Iterable[TargetCase], modes: Iterable[MatchMode], match_field: str | None) -> CaseCatalog:
+        modes = set(modes)
+        catalog = cls()
+        prefix = f"{match_field}:" if match_field else None
+        for case in cases:
+            catalog.size += 1
+            if "id_token" in modes:
+                catalog.by_key[case.key] = case.id
+            if "title" in modes and case.title:
+                catalog.by_title.setdefault(case.title, []).append(case.id)
+            if "field" in modes and match_field and prefix:
+                values = list(case.fields.get(match_field, ()))
+                values += [label[len(prefix) :] for label in case.labels if label.startswith(prefix)]
+                for value in values:
+                    catalog.by_field.setdefault(str(value).strip(), []).append(case.id)
+        return catalog
+
+
+class CaseMatcher:
+    def __init__(self, config: CaseMatching, load_catalog: Callable[[], CaseCatalog]) -> None:
+        self.config = config
+        self._pattern = re.compile(config.id_pattern)
+        self._load_catalog = load_catalog
+        self._catalog: CaseCatalog | None = None
+
+    @property
+    def catalog(self) -> CaseCatalog:
+        if self._catalog is None:
+            self._catalog = self._load_catalog()
+        return self._catalog
+
+    @property
+    def catalog_loaded(self) -> bool:
+        return self._catalog is not None
+
+    def tokens(self, name: str) -> list[str]:
+        found = [m.group(1) if self._pattern.groups else m.group(0) for m in self._pattern.finditer(name)]
+        return list(dict.fromkeys(found))
+
+    def match(self, result: CaseResult) -> list[str]:
+        """The target case ids of a result, in a stable order; empty when unmatched."""
+        for mode in self.config.match_by:
+            found = self._by(mode, result)
+            if found:
+                return list(dict.fromkeys(found))
+        return []
+
+    def _by(self, mode: MatchMode, result: CaseResult) -> list[str]:
+        if mode == "case_map":
+            return self.config.mapped_ids(result.case_id)
+        if mode == "id_token":
+            tokens = self.tokens(result.name)
+            if not tokens:
+                return []
+            by_key = self.catalog.by_key
+            return [by_key[token] for token in tokens if token in by_key]
+        if mode == "field":
+            return self.catalog.by_field.get(str(result.case_id), [])
+        return self.catalog.by_title.get(result.name, [])

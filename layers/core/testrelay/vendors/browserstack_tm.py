@@ -1,0 +1,106 @@
+"""BrowserStack Test Management API v2: test runs, their test cases and results (HTTP Basic)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from testrelay.errors import VendorRejected
+from testrelay.vendors.http import VendorSession
+
+RATE_LIMIT_PER_MINUTE = 300
+# Paced 2% under the documented limit: calls sent 0.2 s apart can still arrive bunched (network and
+# server jitter), and the vendor counts arrivals.
+PACED_PER_MINUTE = RATE_LIMIT_PER_MINUTE * 98 // 100
+MAX_PAGE_SIZE = 300
+MAX_BULK_RESULTS = 300
+# The documented pause after a 429 when the answer does not say how long.
+THROTTLE_WAIT_SECONDS = 60.0
+
+
+class BulkResultsUnsupported(Exception):
+    """The account's API has no bulk results endpoint: add results one by one."""
+
+
+class BrowserStackTmClient:
+    def __init__(self, session: VendorSession) -> None:
+        self.http = session
+
+    @staticmethod
+    def _runs(project_id: str) -> str:
+        return f"/api/v2/projects/{project_id}/test-runs"
+
+    def pages(
+        self, path: str, key: str, page_size: int = MAX_PAGE_SIZE, params: Mapping[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a paged list (`p`, `page_size`; `info.next` is null on the last page)."""
+        page: int | None = 1
+        while page is not None:
+            answer = self.http.request("GET", path, params={**(params or {}), "p": page, "page_size": page_size}) or {}
+            yield from answer.get(key) or []
+            page = (answer.get("info") or {}).get("next")
+
+    def list_runs(self, project_id: str, **filters: str) -> list[dict[str, Any]]:
+        return list(self.pages(self._runs(project_id), "test_runs", params=filters))
+
+    def list_cases(self, project_id: str) -> Iterator[dict[str, Any]]:
+        return self.pages(f"/api/v2/projects/{project_id}/test-cases", "test_cases")
+
+    def create_run(self, project_id: str, test_run: Mapping[str, Any]) -> dict[str, Any]:
+        answer = self.http.request("POST", self._runs(project_id), json={"test_run": dict(test_run)})
+        run: dict[str, Any] = answer.get("testrun") or answer["test_run"]
+        return run
+
+    def get_run(self, project_id: str, run_id: str) -> dict[str, Any]:
+        run: dict[str, Any] = self.http.request("GET", f"{self._runs(project_id)}/{run_id}")["test_run"]
+        return run
+
+    def run_case_count(self, project_id: str, run_id: str) -> int:
+        """How many test cases the run holds now (one small page; `info.count` is the total)."""
+        answer = self.http.request("GET", f"{self._runs(project_id)}/{run_id}/test-cases", params={"p": 1}) or {}
+        return int((answer.get("info") or {}).get("count") or 0)
+
+    def add_cases(self, project_id: str, run_id: str, case_ids: Sequence[str], configurations: Sequence[int]) -> str:
+        """Queues the addition (202, applied asynchronously); returns the request's unique_id.
+        Adding a case already in the run has no effect, so a repeat is harmless."""
+        entry: dict[str, Any] = {"test_case_ids": list(case_ids)}
+        if configurations:
+            entry["configuration_ids"] = list(configurations)
+        answer = self.http.request(
+            "PATCH",
+            f"{self._runs(project_id)}/{run_id}/update-test-cases",
+            json={"test_run": {"add_test_cases": [entry], "preserve_existing_results": True}},
+            repeatable=True,
+        )
+        return str((answer or {}).get("unique_id") or "")
+
+    def add_results(self, project_id: str, run_id: str, results: Sequence[Mapping[str, Any]]) -> int:
+        """Bulk form (at most 300 distinct cases); raises BulkResultsUnsupported where it does not exist."""
+        try:
+            answer = self.http.request(
+                "POST", f"{self._runs(project_id)}/{run_id}/results/bulk", json={"test_results": list(results)}
+            )
+        except VendorRejected as exc:
+            if exc.status in (404, 405):
+                raise BulkResultsUnsupported(str(exc)) from exc
+            raise
+        return len((answer or {}).get("test-results") or results)
+
+    def add_result(self, project_id: str, run_id: str, result: Mapping[str, Any]) -> dict[str, Any]:
+        answer = self.http.request("POST", f"{self._runs(project_id)}/{run_id}/results", json=dict(result))
+        added: dict[str, Any] = (answer or {}).get("test-result") or {}
+        return added
+
+    def list_results(self, project_id: str, run_id: str) -> list[dict[str, Any]]:
+        return list(self.pages(f"{self._runs(project_id)}/{run_id}/results", "test-results"))
+
+    def update_run(self, project_id: str, run_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        answer = self.http.request(
+            "PATCH", f"{self._runs(project_id)}/{run_id}/update", json={"test_run": dict(changes)}, repeatable=True
+        )
+        run: dict[str, Any] = (answer or {}).get("testrun") or {}
+        return run
+
+    def close_run(self, project_id: str, run_id: str) -> None:
+        # Closing a closed run leaves it closed: safe to repeat.
+        self.http.request("POST", f"{self._runs(project_id)}/{run_id}/close", repeatable=True)

@@ -1,0 +1,138 @@
+"""What the operator commands do, against any stack: list and show jobs, re-sync a run,
+redrive the DLQ, fire a schedule."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+
+from testrelay.models.ci_event import CiEvent
+from testrelay.models.job import Job
+from testrelay.routing import load_routes
+from testrelay_local.stack_target import StackTarget
+
+_deserialize = TypeDeserializer().deserialize
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    def convert(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [convert(v) for v in value]
+        if hasattr(value, "as_integer_ratio") and not isinstance(value, (int, float)):
+            return int(value) if value == int(value) else float(value)
+        return value
+
+    result: dict[str, Any] = convert({key: _deserialize(value) for key, value in item.items()})
+    return result
+
+
+def list_jobs(target: StackTarget, limit: int = 20) -> list[dict[str, Any]]:
+    """Newest first. A scan: fine for an operator's look at a ledger that expires items after 90 days."""
+    dynamodb = target.client("dynamodb")
+    jobs: list[dict[str, Any]] = []
+    for page in dynamodb.get_paginator("scan").paginate(
+        TableName=target.output("LedgerTableName"),
+        FilterExpression="sk = :job",
+        ExpressionAttributeValues={":job": {"S": "JOB"}},
+    ):
+        jobs.extend(_plain(item) for item in page["Items"])
+    jobs.sort(key=lambda job: (job.get("created_at", 0), job["job_id"]), reverse=True)
+    return jobs[:limit]
+
+
+def show_job(target: StackTarget, job_id: str) -> dict[str, Any] | None:
+    answer = target.client("dynamodb").query(
+        TableName=target.output("LedgerTableName"),
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"JOB#{job_id}"}},
+    )
+    items = [_plain(item) for item in answer["Items"]]
+    job = next((item for item in items if item["sk"] == "JOB"), None)
+    if job is None:
+        return None
+    job["target_checkpoints"] = {i["sk"].split("#", 1)[1]: i for i in items if i["sk"].startswith("TARGET#")}
+    return job
+
+
+def resync_job(routes_file: str, route_name: str, run_id: int, again: bool = False) -> Job:
+    """A result-sync job for an existing Testsigma run. The same run re-syncs once unless `again`."""
+    route = load_routes(routes_file).route(route_name).action()
+    key = f"resync:{run_id}" + (f":{time.time_ns()}" if again else "")
+    event = CiEvent(
+        provider="cli", event="resync", delivery_key=key, repository=f"testsigma/run-{run_id}", pipeline_id=str(run_id)
+    )
+    job = Job.for_event(event, route)
+    return job.model_copy(update={"kind": "result_sync", "testsigma_run_id": run_id})
+
+
+def enqueue(target: StackTarget, job: Job) -> None:
+    target.client("sqs").send_message(QueueUrl=target.output("JobsQueueUrl"), MessageBody=job.model_dump_json())
+
+
+@dataclass
+class Moved:
+    message_id: str
+    job_id: str
+    route: str
+    receive_count: str
+
+
+def _dlq_messages(target: StackTarget, peek: bool) -> Iterator[dict[str, Any]]:
+    """Each DLQ message once. Peeking leaves them visible (timeout 0), so SQS may hand back ones already
+    seen: it stops after a few receives bring nothing new."""
+    sqs = target.client("sqs")
+    seen: set[str] = set()
+    misses = 0
+    while misses < 3:
+        answer = sqs.receive_message(
+            QueueUrl=target.output("JobsDlqUrl"),
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=0,
+            AttributeNames=["All"],
+            VisibilityTimeout=0 if peek else 30,
+        )
+        messages = answer.get("Messages") or []
+        fresh = [m for m in messages if m["MessageId"] not in seen]
+        if not messages:
+            return
+        misses = 0 if fresh else misses + 1
+        seen.update(m["MessageId"] for m in fresh)
+        yield from fresh
+
+
+def redrive(target: StackTarget, dry_run: bool = False, emit: Callable[[Moved], None] = lambda _: None) -> list[Moved]:
+    """Move every DLQ message back to the jobs queue (or only list them with dry_run)."""
+    sqs = target.client("sqs")
+    moved: list[Moved] = []
+    for message in _dlq_messages(target, peek=dry_run):
+        try:
+            body = json.loads(message["Body"])
+            job_id, route = str(body.get("id", "?")), str((body.get("route") or {}).get("name", "?"))
+        except (json.JSONDecodeError, AttributeError):
+            job_id, route = "(not a job)", "?"
+        entry = Moved(message["MessageId"], job_id, route, message["Attributes"].get("ApproximateReceiveCount", "?"))
+        emit(entry)
+        moved.append(entry)
+        if dry_run:
+            continue
+        sqs.send_message(QueueUrl=target.output("JobsQueueUrl"), MessageBody=message["Body"])
+        sqs.delete_message(QueueUrl=target.output("JobsDlqUrl"), ReceiptHandle=message["ReceiptHandle"])
+    return moved
+
+
+def fire_schedule(target: StackTarget, name: str, scheduled_time: str | None) -> dict[str, Any]:
+    payload = {"schedule": name, **({"scheduled_time": scheduled_time} if scheduled_time else {})}
+    answer = target.client("lambda").invoke(
+        FunctionName=target.output("ScheduleFunctionName"), Payload=json.dumps(payload).encode()
+    )
+    result: dict[str, Any] = json.loads(answer["Payload"].read() or b"{}")
+    if answer.get("FunctionError"):
+        raise ValueError(f"schedule {name!r} did not fire: {result.get('errorMessage', result)}")
+    return result

@@ -1,0 +1,166 @@
+"""The operator commands of `testrelay`: readable by a person, and by a script with --json."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from testrelay.routing import load_routes
+from testrelay_local.functions import ROOT
+from testrelay_local.operations import (
+    enqueue,
+    fire_schedule,
+    list_jobs,
+    redrive,
+    resync_job,
+    show_job,
+)
+from testrelay_local.progress import follow
+from testrelay_local.schedules_sync import sync
+from testrelay_local.stack_target import StackTarget, connect
+
+DEFAULT_ROUTES = ROOT / "config" / "routes.yaml"
+
+
+def _target(args: argparse.Namespace) -> StackTarget:
+    return connect(args.stack, args.region)
+
+
+def _print(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=2, default=str) if args.json else text)
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    jobs = list_jobs(_target(args), args.limit)
+    rows = [
+        f"{j['job_id']:<45} {j.get('state', ''):<10} {j.get('route', ''):<20} "
+        f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(int(j.get('created_at', 0))))}  {j.get('summary', '')}"
+        for j in jobs
+    ]
+    _print(args, jobs, "\n".join(rows) or "no jobs")
+    return 0
+
+
+def cmd_job(args: argparse.Namespace) -> int:
+    job = show_job(_target(args), args.job_id)
+    if job is None:
+        print(f"no job {args.job_id}")
+        return 1
+    run = job.get("testsigma_run") or {}
+    lines = [
+        f"job       {job['job_id']} ({job.get('kind')}, route {job.get('route')})",
+        f"state     {job.get('state')}",
+        f"from      {job.get('provider')} {job.get('repository')} {job.get('commit_sha', '')} "
+        f"(delivery {job.get('delivery_key')})",
+        f"run       {run.get('run_id', '-')} {run.get('url', '')}",
+        f"counts    {job.get('summary', '-')}",
+    ]
+    for outcome in job.get("targets") or []:
+        lines.append(
+            f"target    {outcome.get('target')}: {outcome.get('status')}, {outcome.get('written', 0)} written, "
+            f"{outcome.get('unmatched', 0)} unmatched, run {outcome.get('run_id')}"
+        )
+    if job.get("error"):
+        lines.append(f"error     {job['error']}")
+    _print(args, job, "\n".join(lines))
+    return 0 if job.get("state") != "failed" else 1
+
+
+def cmd_resync(args: argparse.Namespace) -> int:
+    target = _target(args)
+    job = resync_job(str(args.routes), args.route, args.run_id, again=args.again)
+    enqueue(target, job)
+    _print(args, {"job_id": job.id, "run_id": args.run_id}, f"queued result-sync job {job.id} for run {args.run_id}")
+    if not args.wait:
+        return 0
+    sfn = target.client("stepfunctions")
+    arn = target.output("StateMachineArn").replace(":stateMachine:", ":execution:") + f":{job.id}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            sfn.describe_execution(executionArn=arn)
+            break
+        except sfn.exceptions.ExecutionDoesNotExist:
+            if time.monotonic() > deadline:
+                print("the job was not dispatched within 60 s; see `testrelay job`")
+                return 1
+            time.sleep(0.5)
+    execution = follow(sfn, arn, print, timeout=args.timeout)
+    return 0 if execution["status"] == "SUCCEEDED" else 1
+
+
+def cmd_redrive(args: argparse.Namespace) -> int:
+    def show(moved: Any) -> None:
+        if not args.json:
+            verb = "would move" if args.dry_run else "moved"
+            print(f"{verb} {moved.job_id} (route {moved.route}, received {moved.receive_count} times)")
+
+    moved = redrive(_target(args), dry_run=args.dry_run, emit=show)
+    if args.json:
+        print(json.dumps([asdict(m) for m in moved], indent=2))
+    elif not moved:
+        print("the DLQ is empty")
+    return 0
+
+
+def cmd_schedule_fire(args: argparse.Namespace) -> int:
+    result = fire_schedule(_target(args), args.name, args.time)
+    _print(args, result, f"schedule {args.name} fired for {result['scheduled_time']}: job {result['job_id']}")
+    return 0
+
+
+def cmd_schedules_sync(args: argparse.Namespace) -> int:
+    changed = sync(Path(args.template), load_routes(args.routes))
+    print(f"{args.template}: {'schedules updated' if changed else 'already in step with the routes file'}")
+    return 0
+
+
+def add_commands(commands: Any) -> None:
+    def stack_options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--stack", help="deployed stack name (default: the running `testrelay local`)")
+        parser.add_argument("--region", help="AWS region of the deployed stack")
+        parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+    jobs = commands.add_parser("jobs", help="list recent jobs from the ledger")
+    stack_options(jobs)
+    jobs.add_argument("--limit", type=int, default=20)
+    jobs.set_defaults(run=cmd_jobs)
+
+    job = commands.add_parser("job", help="one job: state, Testsigma run, targets, counts, errors")
+    stack_options(job)
+    job.add_argument("job_id")
+    job.set_defaults(run=cmd_job)
+
+    resync = commands.add_parser("resync", help="write the results of an existing Testsigma run")
+    stack_options(resync)
+    resync.add_argument("run_id", type=int)
+    resync.add_argument("--route", required=True, help="the route whose targets receive the results")
+    resync.add_argument("--routes", type=Path, default=DEFAULT_ROUTES)
+    resync.add_argument("--again", action="store_true", help="re-sync a run that was already synced")
+    resync.add_argument("--wait", action="store_true", help="follow the job until it ends")
+    resync.add_argument("--timeout", type=float, default=3600)
+    resync.set_defaults(run=cmd_resync)
+
+    redrive_parser = commands.add_parser("redrive", help="move DLQ messages back to the jobs queue")
+    stack_options(redrive_parser)
+    redrive_parser.add_argument("--dry-run", action="store_true", help="only show what would move")
+    redrive_parser.set_defaults(run=cmd_redrive)
+
+    schedule = commands.add_parser("schedule", help="schedule tools")
+    schedule_commands = schedule.add_subparsers(dest="schedule_command", required=True)
+    fire = schedule_commands.add_parser("fire", help="fire a schedule now (or for --time)")
+    stack_options(fire)
+    fire.add_argument("name")
+    fire.add_argument("--time", help="the scheduled time (ISO 8601); the same time never runs twice")
+    fire.set_defaults(run=cmd_schedule_fire)
+
+    schedules = commands.add_parser("schedules", help="keep template.yaml's schedules in step with the routes")
+    schedules_commands = schedules.add_subparsers(dest="schedules_command", required=True)
+    sync_parser = schedules_commands.add_parser("sync", help="rewrite the ScheduleFunction events")
+    sync_parser.add_argument("--routes", type=Path, default=DEFAULT_ROUTES)
+    sync_parser.add_argument("--template", type=Path, default=ROOT / "template.yaml")
+    sync_parser.set_defaults(run=cmd_schedules_sync)

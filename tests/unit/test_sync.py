@@ -1,0 +1,152 @@
+"""Case matching, status mapping, the write plan's merge rule, rate pacing and the CI summary of targets."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from testrelay.models.execution import CaseResult, CaseStatus, RunCounts
+from testrelay.relay.report import summarise
+from testrelay.relay.writers.testsigma_override import _refused, _whole_batch_refused
+from testrelay.sync.batching import merge_results
+from testrelay.sync.matching import CaseCatalog, CaseMatcher, CaseMatching, TargetCase
+from testrelay.sync.rate_limit import RateLimiter
+from testrelay.sync.status_map import relay_status
+
+CATALOG = [
+    TargetCase(id="uuid-1", key="TC-1", title="Login works", labels=("testsigma:501",)),
+    TargetCase(id="uuid-2", key="TC-2", title="Cart", fields={"ts_id": ("502",)}),
+    TargetCase(id="uuid-3", key="TC-3", title="Checkout"),
+]
+
+
+def _result(case_id: int, name: str, result: str = "SUCCESS", **extra: object) -> CaseResult:
+    return CaseResult(case_id=case_id, name=name, result=result, status=relay_status(result), **extra)  # type: ignore[arg-type]
+
+
+def _matcher(**config: object) -> tuple[CaseMatcher, list[int]]:
+    fetched: list[int] = []
+    matching = CaseMatching.model_validate(config)
+
+    def load() -> CaseCatalog:
+        fetched.append(1)
+        return CaseCatalog.build(CATALOG, matching.match_by, matching.match_field)
+
+    return CaseMatcher(matching, load), fetched
+
+
+def test_each_mode_finds_its_cases_and_the_first_mode_that_finds_any_wins() -> None:
+    matcher, fetched = _matcher(case_map={7: ["uuid-3", "uuid-2"]}, match_by=["case_map", "id_token", "title"])
+    # An explicit map wins over a token in the name; several ids per case are kept in order
+    assert matcher.match(_result(7, "[TC-1] anything")) == ["uuid-3", "uuid-2"]
+    # Tokens: bracketed or bare, several per name; unknown ids are not sent
+    assert matcher.match(_result(8, "[TC-1] and TC-3, TC-99")) == ["uuid-1", "uuid-3"]
+    # Title: exact
+    assert matcher.match(_result(9, "Checkout")) == ["uuid-3"]
+    assert matcher.match(_result(9, "checkout")) == []
+    # The case list was fetched once for all of it
+    assert fetched == [1]
+
+
+def test_a_label_or_custom_field_can_carry_the_testsigma_id() -> None:
+    matcher, _ = _matcher(match_by=["field"], match_field="testsigma")
+    assert matcher.match(_result(501, "whatever")) == ["uuid-1"]
+    by_field, _ = _matcher(match_by=["field"], match_field="ts_id")
+    assert by_field.match(_result(502, "whatever")) == ["uuid-2"]
+
+
+def test_an_explicit_map_alone_never_fetches_the_case_list() -> None:
+    matcher, fetched = _matcher(case_map={1: "uuid-1"}, match_by=["case_map"])
+    assert matcher.match(_result(2, "[TC-2] not mapped")) == []
+    assert fetched == []
+
+
+def test_a_configurable_pattern_with_a_group_extracts_the_id() -> None:
+    matcher, _ = _matcher(match_by=["id_token"], id_pattern=r"@id:(TC-\d+)")
+    assert matcher.match(_result(1, "login @id:TC-2 TC-3")) == ["uuid-2"]
+    with pytest.raises(ValidationError, match="not a valid regular expression"):
+        CaseMatching(id_pattern="(")
+
+
+def test_iterations_and_machines_merge_into_one_worst_status_and_unmatched_are_listed() -> None:
+    matcher, _ = _matcher(match_by=["id_token"])
+    results = [
+        _result(1, "[TC-1] login", "SUCCESS", iteration=1),
+        _result(1, "[TC-1] login", "FAILURE", iteration=2),
+        _result(2, "[TC-2] cart", "SUCCESS", machine="Chrome"),
+        _result(2, "[TC-2] cart", "ABORTED", machine="Firefox"),
+        _result(3, "no id at all", "FAILURE"),
+    ]
+    merged = merge_results(results, matcher, relay_status)
+    entries = {e["case"]: e for e in merged.entries()}
+    assert {case: (e["status"], e["results"]) for case, e in entries.items()} == {
+        "uuid-1": ("failed", 2),
+        "uuid-2": ("blocked", 2),
+    }
+    assert entries["uuid-2"]["description"] == "[TC-2] cart: SUCCESS on Chrome; [TC-2] cart: ABORTED on Firefox"
+    assert (merged.unmatched, merged.unmatched_cases) == (1, ["3 no id at all: FAILURE"])
+
+
+def test_status_defaults_and_overrides() -> None:
+    assert [relay_status(r) for r in ("success", "PASSED", "FAILED", "STOPPED", "NOT_EXECUTED", "CUSTOM")] == [
+        CaseStatus.PASSED,
+        CaseStatus.PASSED,
+        CaseStatus.FAILED,
+        CaseStatus.BLOCKED,
+        CaseStatus.UNTESTED,
+        CaseStatus.UNTESTED,
+    ]
+    assert relay_status("FLAKY", {"FLAKY": CaseStatus.BLOCKED}) is CaseStatus.BLOCKED
+
+
+def test_the_limiter_paces_calls_so_no_window_holds_more_than_the_limit() -> None:
+    now = [0.0]
+    sent: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    limiter = RateLimiter(300, 60.0, clock=lambda: now[0], sleep=sleep)
+    for _ in range(900):
+        limiter.acquire()
+        sent.append(now[0])
+    # (a microsecond of slack for float rounding of the 0.2 s steps)
+    assert max(sum(1 for t in sent if start <= t < start + 60 - 1e-6) for start in sent) == 300
+    # A 429's pause holds every later call back
+    limiter.hold_off(60)
+    before = now[0]
+    limiter.acquire()
+    assert now[0] - before == pytest.approx(60)
+
+
+def test_override_refusals_name_each_id_and_its_reason() -> None:
+    batch = [{"testCaseResultId": i} for i in (2286, 2287, 2288)]
+    partial = _refused(["Given test case result id 2286 is not related to execution run 239"], batch)
+    assert partial == [
+        {"testCaseResultId": 2286, "reason": "Given test case result id 2286 is not related to execution run 239"}
+    ]
+    message = (
+        "testsigma: PUT /execution_results/239/override: HTTP 400 Failed to override the result, \n cause :"
+        "Given test case result id 2288 is not related to execution run 239 \n "
+        "Given test case result id 2286 is not related to execution run 239"
+    )
+    refused = {r["testCaseResultId"]: r["reason"] for r in _whole_batch_refused(message, batch)}
+    assert sorted(refused) == [2286, 2287, 2288]
+    assert refused[2288] == "Given test case result id 2288 is not related to execution run 239"
+    assert refused[2287].startswith("testsigma: PUT")
+
+
+def test_the_ci_summary_names_each_target_and_stays_within_140_characters() -> None:
+    counts = RunCounts(total=6, passed=4, failed=1, untested=1)
+    outcomes = [
+        {"target": "tm", "status": "written", "unmatched": 1},
+        {"target": "bs", "status": "failed"},
+        {"target": "ov", "status": "partial", "refused_count": 2},
+    ]
+    state, description = summarise(counts, outcomes)
+    assert state == "failure"
+    assert description == "4 passed, 1 failed, 1 not run; tm: ok, 1 unmatched; bs: failed; ov: partial (2 refused)"
+    many = [{"target": f"target-number-{n}", "status": "written", "unmatched": 2} for n in range(8)]
+    _, compact = summarise(RunCounts(total=2, passed=2), [*many, {"target": "bs", "status": "failed"}])
+    assert compact == "2 passed, 0 failed; 8/9 targets ok, 16 unmatched; failed: bs"
+    assert len(compact) <= 140
