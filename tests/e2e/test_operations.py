@@ -102,7 +102,7 @@ def test_a_poisoned_job_rests_in_the_dlq_until_redriven(
     job = demo_job()
     enqueue(stack, job)
     sqs = runtime.aws.client("sqs")
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         waiting = sqs.get_queue_attributes(QueueUrl=runtime.outputs["JobsDlqUrl"], AttributeNames=["All"])
         if waiting["Attributes"]["ApproximateNumberOfMessages"] == "1":
