@@ -1,4 +1,5 @@
-"""POST /webhooks/{provider}: verify, normalise, route and enqueue; answers in milliseconds."""
+"""POST /webhooks/{provider}: verify, normalise, route and enqueue; answers in milliseconds.
+POST /reports/junit/{route}[/uploads[/{id}]]: JUnit reports in (testrelay.relay.report_intake)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from testrelay.aws.queue import EnqueueFailed
 from testrelay.errors import ConfigurationError
 from testrelay.observability import lambda_entry, logger
-from testrelay.relay.intake import receive
+from testrelay.relay.intake import Answer, receive
+from testrelay.relay.report_intake import finish_upload, receive_report, start_upload
 
 app = APIGatewayHttpResolver()
 
@@ -27,10 +29,29 @@ def _raw_body() -> bytes:
     return base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
 
 
+def _answer(answer: Answer) -> Response[str]:
+    return _json(answer.status, answer.body)
+
+
 @app.post("/webhooks/<provider>")
 def webhook(provider: str) -> Response[str]:
-    answer = receive(provider, dict(app.current_event.headers), _raw_body())
-    return _json(answer.status, answer.body)
+    return _answer(receive(provider, dict(app.current_event.headers), _raw_body()))
+
+
+@app.post("/reports/junit/<route>")
+def junit_report(route: str) -> Response[str]:
+    query = dict(app.current_event.query_string_parameters or {})
+    return _answer(receive_report(route, dict(app.current_event.headers), query, _raw_body()))
+
+
+@app.post("/reports/junit/<route>/uploads")
+def junit_upload(route: str) -> Response[str]:
+    return _answer(start_upload(route, dict(app.current_event.headers), _raw_body()))
+
+
+@app.post("/reports/junit/<route>/uploads/<upload_id>")
+def junit_upload_done(route: str, upload_id: str) -> Response[str]:
+    return _answer(finish_upload(route, upload_id, dict(app.current_event.headers), _raw_body()))
 
 
 @app.exception_handler(ConfigurationError)  # type: ignore[untyped-decorator]

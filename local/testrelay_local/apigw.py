@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import parse_qs
 
 TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded", "application/xml")
 
@@ -27,6 +28,8 @@ def http_api_event(
         "routeKey": route_key or f"{method} {path}",
         "rawPath": path,
         "rawQueryString": query,
+        # API Gateway joins repeated parameters with commas, and leaves the key out when there is no query.
+        **({"queryStringParameters": {k: ",".join(v) for k, v in parse_qs(query).items()}} if query else {}),
         "headers": lowered,
         "requestContext": {
             "accountId": "123456789012",

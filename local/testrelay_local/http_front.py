@@ -1,9 +1,11 @@
-"""Plays the HTTP API in front of WebhookFunction: each request becomes a payload-2.0 event."""
+"""Plays the HTTP API in front of WebhookFunction (webhooks and JUnit reports): each request becomes a
+payload-2.0 event."""
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,7 +14,13 @@ from typing import Any
 from testrelay_local.apigw import http_api_event
 from testrelay_local.lambda_router import LocalLambdaContext
 
-WEBHOOK_PREFIX = "/webhooks/"
+# The HttpApi routes of WebhookFunction in template.yaml: path pattern -> route key.
+ROUTES = (
+    (re.compile(r"^/webhooks/[^/]+$"), "POST /webhooks/{provider}"),
+    (re.compile(r"^/reports/junit/[^/]+$"), "POST /reports/junit/{route}"),
+    (re.compile(r"^/reports/junit/[^/]+/uploads$"), "POST /reports/junit/{route}/uploads"),
+    (re.compile(r"^/reports/junit/[^/]+/uploads/[^/]+$"), "POST /reports/junit/{route}/uploads/{upload_id}"),
+)
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit
 
 
@@ -50,14 +58,15 @@ class HttpFront:
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
         path, _, query = request.path.partition("?")
         length = int(request.headers.get("Content-Length") or 0)
-        if request.command != "POST" or not path.startswith(WEBHOOK_PREFIX) or path.count("/") != 2:
+        route_key = next((key for pattern, key in ROUTES if pattern.match(path)), None)
+        if request.command != "POST" or route_key is None:
             self._reply(request, 404, {"content-type": "application/json"}, b'{"message":"Not Found"}')
             return
         if length > MAX_BODY:
             self._reply(request, 413, {"content-type": "application/json"}, b'{"message":"Request Entity Too Large"}')
             return
         body = request.rfile.read(length)
-        event = http_api_event("POST", path, dict(request.headers.items()), body, query, "POST /webhooks/{provider}")
+        event = http_api_event("POST", path, dict(request.headers.items()), body, query, route_key)
         context = LocalLambdaContext(
             function_name="WebhookFunction",
             function_arn="arn:aws:lambda:us-east-1:123456789012:function:WebhookFunction",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -11,6 +13,8 @@ from typing import Any
 
 from testrelay.routing import load_routes
 from testrelay_local.functions import ROOT
+from testrelay_local.junit_push import DIRECT_LIMIT, push_junit
+from testrelay_local.junit_push import local_defaults as local_push_defaults
 from testrelay_local.operations import (
     enqueue,
     fire_schedule,
@@ -119,6 +123,37 @@ def cmd_schedules_sync(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_push_junit(args: argparse.Namespace) -> int:
+    url, secret = args.url, args.secret
+    if not url:
+        url, local_secret = local_push_defaults()
+        secret = secret or local_secret
+    if not secret:
+        raise ValueError("--secret (or TESTRELAY_SECRET) is needed with --url: the `generic` webhook secret")
+    shown = {"percent": -1}
+
+    def progress(sent: int, size: int) -> None:
+        percent = 100 * sent // max(size, 1)
+        if not args.json and percent // 10 != shown["percent"] // 10:
+            print(f"\ruploading {args.file.name}: {percent}% of {size:,} bytes", end="", file=sys.stderr, flush=True)
+            shown["percent"] = percent
+
+    context = {
+        "delivery_id": args.delivery,
+        "repository": args.repository,
+        "branch": args.branch,
+        "sha": args.sha,
+        "run_url": args.run_url,
+    }
+    limit = -1 if args.upload else DIRECT_LIMIT
+    answer = push_junit(args.file, args.route, url, secret, context, direct_limit=limit, progress=progress)
+    if not args.json:
+        print(file=sys.stderr)
+    cases = f", {answer['cases']} test cases" if "cases" in answer else ""
+    _print(args, answer, f"report accepted{cases}: job {', '.join(answer.get('jobs') or [])}")
+    return 0
+
+
 def add_commands(commands: Any) -> None:
     def stack_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--stack", help="deployed stack name (default: the running `testrelay local`)")
@@ -149,6 +184,24 @@ def add_commands(commands: Any) -> None:
     stack_options(redrive_parser)
     redrive_parser.add_argument("--dry-run", action="store_true", help="only show what would move")
     redrive_parser.set_defaults(run=cmd_redrive)
+
+    push = commands.add_parser("push-junit", help="sign and upload a JUnit report for a route's targets")
+    push.add_argument("file", type=Path)
+    push.add_argument("--route", required=True, help="the route whose targets receive the results")
+    push.add_argument("--url", help="the relay's API base URL (default: the running `testrelay local`)")
+    push.add_argument(
+        "--secret", default=os.environ.get("TESTRELAY_SECRET"), help="the generic webhook secret (TESTRELAY_SECRET)"
+    )
+    push.add_argument("--delivery", help="dedupe key of an upload (a report sent in the request dedupes on its bytes)")
+    push.add_argument("--repository")
+    push.add_argument("--branch")
+    push.add_argument("--sha", help="the commit the report belongs to")
+    push.add_argument("--run-url", help="link to the CI run, shown in the target's run")
+    push.add_argument(
+        "--upload", action="store_true", help=f"use the pre-signed S3 upload (default above {DIRECT_LIMIT:,} bytes)"
+    )
+    push.add_argument("--json", action="store_true", help="machine-readable output")
+    push.set_defaults(run=cmd_push_junit)
 
     schedule = commands.add_parser("schedule", help="schedule tools")
     schedule_commands = schedule.add_subparsers(dest="schedule_command", required=True)

@@ -414,9 +414,14 @@ def test_each_function_reaches_only_what_it_needs(
         assert [ref(a["SecretArn"]) for a in secrets] == ["VendorCredentials"], name
         assert _ledger_actions(policies[name]) == ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], name
     for name in FUNCTIONS:
-        if name not in ("CollectResultsFunction", "WriteBackFunction"):
+        if name not in ("CollectResultsFunction", "WriteBackFunction", "WebhookFunction"):
             text = json.dumps(policies[name])
             assert "ResultsBucket" not in text, f"{name} should not touch the results bucket"
+    # The webhook reaches the bucket only to keep JUnit reports, under reports/.
+    bucket = [s for s in statements(webhook) if "ResultsBucket" in json.dumps(s)]
+    assert [(sorted(as_list(s["Action"])), s["Resource"]) for s in bucket] == [
+        (["s3:GetObject", "s3:PutObject"], {"Fn::Sub": "${ResultsBucket.Arn}/reports/*"})
+    ]
 
 
 def test_state_machine_invokes_exactly_its_task_functions(state_machine: dict[str, Any]) -> None:

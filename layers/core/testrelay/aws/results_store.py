@@ -1,4 +1,5 @@
-"""Result sets too large for a state payload are kept in S3, in JSON-lines parts, and travel by reference.
+"""Result sets too large for a state payload are kept in S3, in JSON-lines parts, and travel by reference;
+JUnit reports are kept there raw, from upload until they are parsed.
 
 Parts are written and read one at a time, so memory holds one part, never the whole set.
 """
@@ -7,9 +8,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from typing import Any
+from contextlib import closing
+from typing import IO, Any, cast
+
+from botocore.exceptions import ClientError
 
 from testrelay.aws.clients import client
+from testrelay.errors import InvalidPayload
 
 
 def part_key(prefix: str, index: int) -> str:
@@ -31,3 +36,40 @@ def read_part(bucket: str, prefix: str, index: int) -> Iterator[dict[str, Any]]:
 def read_parts(bucket: str, prefix: str, parts: int) -> Iterator[dict[str, Any]]:
     for index in range(parts):
         yield from read_part(bucket, prefix, index)
+
+
+def report_key(name: str) -> str:
+    """Where a JUnit report is kept: `reports/`, the only prefix the webhook function may write."""
+    return f"reports/{name}.xml"
+
+
+def put_report(bucket: str, key: str, body: bytes) -> None:
+    client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/xml")
+
+
+def report_exists(bucket: str, key: str) -> bool:
+    try:
+        client("s3").head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
+
+
+def open_report(bucket: str, key: str) -> closing[IO[bytes]]:
+    """The report as a stream: read as it is parsed, never held whole."""
+    try:
+        body = client("s3").get_object(Bucket=bucket, Key=key)["Body"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+            raise InvalidPayload(f"JUnit report {key} is not in the results bucket (expired after 30 days?)") from exc
+        raise
+    return closing(cast(IO[bytes], body))
+
+
+def presigned_put(bucket: str, key: str, expires_in: int) -> str:
+    url: str = client("s3").generate_presigned_url(
+        "put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in, HttpMethod="PUT"
+    )
+    return url

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -68,7 +69,7 @@ class RunCounts(BaseModel):
 
 
 class RunRef(BaseModel):
-    """The Testsigma run a job follows."""
+    """The Testsigma run a job follows; for a JUnit report, the CI run that produced it (run_id 0)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -76,6 +77,13 @@ class RunRef(BaseModel):
     url: str
     triggered_at: float = Field(description="epoch seconds when the relay triggered or adopted the run")
     plan_id: int | None = None
+    source: Literal["testsigma", "junit"] = "testsigma"
+
+    @property
+    def described(self) -> str:
+        """How the results' origin reads in a target's run description."""
+        text = f"Testsigma run {self.run_id}" if self.source == "testsigma" else "a JUnit report"
+        return f"{text} ({self.url})" if self.url else text
 
 
 class ExecutionStatus(BaseModel):
@@ -87,7 +95,8 @@ class ExecutionStatus(BaseModel):
 
 
 class CaseResult(BaseModel):
-    """One test-case result of a Testsigma run (one per iteration or machine)."""
+    """One test-case result of a Testsigma run (one per iteration or machine), or of a JUnit report
+    (`case_id` 0: it has no Testsigma id)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -100,6 +109,8 @@ class CaseResult(BaseModel):
     suite: str | None = None
     machine: str | None = None
     iteration: int | None = None
+    ids: tuple[str, ...] | None = None
+    """Target case ids the test itself declares (JUnit `<property name="test_case_id">`)."""
 
     @property
     def label(self) -> str:

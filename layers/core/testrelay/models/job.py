@@ -23,10 +23,11 @@ class Job(BaseModel):
 
     schema_version: Literal[1] = 1
     id: str = Field(pattern=r"^[A-Za-z0-9_-]{1,80}$")
-    kind: Literal["trigger", "result_sync"] = "trigger"
+    kind: Literal["trigger", "result_sync", "junit"] = "trigger"
     route: RouteAction
     event: CiEvent
     testsigma_run_id: int | None = Field(default=None, description="set for result-sync jobs")
+    report_key: str | None = Field(default=None, description="S3 key of the JUnit report, for junit jobs")
     created_at: float = Field(default_factory=time.time)
 
     @classmethod

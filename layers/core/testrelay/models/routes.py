@@ -137,6 +137,10 @@ class TestsigmaTmTarget(CaseMatching, ResultMapping):
             raise ValueError(f"status_ids has no test_run_status_id for: {', '.join(missing)}")
         return self
 
+    def status_id(self, status: CaseStatus) -> str:
+        """A status the Testsigma results never produce (JUnit's skipped) may be left unmapped: not run."""
+        return self.status_ids.get(status) or self.status_ids[CaseStatus.UNTESTED]
+
 
 BROWSERSTACK_STATUSES: dict[CaseStatus, str] = {status: status.value for status in CaseStatus}
 RunState = Literal["new_run", "in_progress", "under_review", "rejected", "done"]

@@ -1,4 +1,4 @@
-"""Turning a finished run's test-case results into CaseResults, page by page: inline when small,
+"""Turning a finished run's test-case results (or a JUnit report's) into CaseResults, page by page: inline when small,
 else JSON-lines parts in S3 (the state payload carries only the prefix and the number of parts)."""
 
 from __future__ import annotations
@@ -7,8 +7,9 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from testrelay.aws.results_store import put_part, read_parts
+from testrelay.aws.results_store import open_report, put_part, read_parts
 from testrelay.errors import InvalidPayload, RunNotFinished
+from testrelay.junit import parse_report
 from testrelay.models.execution import STATUS_SEVERITY, CaseResult, RunCounts, RunRef
 from testrelay.models.job import Job
 from testrelay.observability import logger
@@ -61,25 +62,40 @@ class _PartWriter:
         self.buffer = []
 
 
-def collect_results(job: Job, run: RunRef) -> dict[str, Any]:
+def _testsigma_cases(run: RunRef) -> Iterator[list[CaseResult]]:
+    """The run's results, grouped by test case (its iterations together)."""
     settings = get_settings()
-    writer = _PartWriter(settings.results_bucket, f"results/{job.id}/{run.run_id}", settings.results_part_size)
-    counts = RunCounts()
-    count = 0
     for answer in services.testsigma().case_result_pages(run.run_id, settings.testsigma_results_page_size):
         status = str(answer.get("status") or "")
         if status and status != "STATUS_COMPLETED":
             raise RunNotFinished(f"run {run.run_id} is {status}")
         try:
             for case in answer.get("testCases") or []:
-                results = list(_case_results(case))
-                # A case counts once, with its worst iteration (as Testsigma's own run counts do).
-                counts.add(min((r.status for r in results), key=STATUS_SEVERITY.index))
-                for result in results:
-                    writer.add(result.model_dump(mode="json", exclude_none=True))
-                count += len(results)
+                yield list(_case_results(case))
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidPayload(f"Testsigma case results of run {run.run_id} are malformed: {exc!r}") from exc
+
+
+def _report_cases(job: Job) -> Iterator[list[CaseResult]]:
+    """The JUnit report's test cases, streamed from S3."""
+    if not job.report_key:
+        raise InvalidPayload(f"junit job {job.id} names no report")
+    with open_report(get_settings().require("results_bucket"), job.report_key) as stream:
+        for result in parse_report(stream):
+            yield [result]
+
+
+def collect_results(job: Job, run: RunRef) -> dict[str, Any]:
+    settings = get_settings()
+    writer = _PartWriter(settings.results_bucket, f"results/{job.id}/{run.run_id}", settings.results_part_size)
+    counts = RunCounts()
+    count = 0
+    for results in _report_cases(job) if job.kind == "junit" else _testsigma_cases(run):
+        # A case counts once, with its worst iteration (as Testsigma's own run counts do).
+        counts.add(min((r.status for r in results), key=STATUS_SEVERITY.index))
+        for result in results:
+            writer.add(result.model_dump(mode="json", exclude_none=True))
+        count += len(results)
 
     summary: dict[str, Any] = {"count": count, "counts": counts.model_dump()}
     if (

@@ -13,12 +13,18 @@ from testrelay.relay.templates import render
 
 
 def trigger_plan(job: Job) -> RunRef:
-    """Trigger the route's test plan once per job; a repeat returns the run recorded in the ledger."""
+    """Trigger the route's test plan once per job (adopt the existing run of a result-sync job, the CI
+    run of a JUnit report); a repeat returns the run recorded in the ledger."""
     ledger = services.ledger()
     recorded = ledger.recorded_run(job.id)
     if recorded:
         logger.info("run already recorded for job", job_id=job.id, run_id=recorded["run_id"])
         return RunRef.model_validate(recorded)
+
+    if job.kind == "junit":
+        # The results are in the report: the "run" is the CI run that produced it; nothing to trigger or poll.
+        report = RunRef(run_id=0, url=job.event.run_url or "", triggered_at=time.time(), source="junit")
+        return RunRef.model_validate(ledger.claim_run(job.id, report.model_dump()))
 
     plan = job.route.testsigma
     if job.testsigma_run_id is not None:

@@ -21,7 +21,8 @@ def render(template: str, job: Job, run_id: int | None = None) -> str:
         "run_number": "" if event.run_number is None else str(event.run_number),
         "route": job.route.name,
         "plan_id": str(job.route.testsigma.test_plan_id),
-        "run_id": "" if run_id is None else str(run_id),
+        # 0 is the run of a JUnit report: there is no Testsigma run to name.
+        "run_id": str(run_id) if run_id else "",
         "date": time.strftime("%Y-%m-%d", time.gmtime(job.created_at)),
     }
     # The routes model rejects any placeholder outside this vocabulary, so format_map cannot reach attributes.

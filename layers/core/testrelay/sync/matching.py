@@ -6,6 +6,9 @@ Modes are tried in the target's `match_by` order and the first one that finds an
 - `field`: target cases carrying the Testsigma case id in a label/tag `<match_field>:<id>` or in the
   custom field `<match_field>`;
 - `title`: the target case whose title equals the Testsigma case name exactly.
+JUnit results (testrelay.junit) have no Testsigma id, so `case_map` never matches them; the ids a
+JUnit case declares in its properties count for `id_token` (after those in its name) and take the
+Testsigma id's place for `field`; `title` compares the testcase's `name`.
 Modes other than `case_map` look at the target's case list, fetched lazily once per write-back.
 A result no mode matches is unmatched: counted and listed, never dropped silently.
 """
@@ -134,13 +137,16 @@ class CaseMatcher:
 
     def _by(self, mode: MatchMode, result: CaseResult) -> list[str]:
         if mode == "case_map":
-            return self.config.mapped_ids(result.case_id)
+            return self.config.mapped_ids(result.case_id) if result.case_id else []
         if mode == "id_token":
-            tokens = self.tokens(result.name)
+            tokens = list(dict.fromkeys([*self.tokens(result.name), *(result.ids or ())]))
             if not tokens:
                 return []
             by_key = self.catalog.by_key
             return [by_key[token] for token in tokens if token in by_key]
         if mode == "field":
+            if result.ids:
+                by_field = self.catalog.by_field
+                return [case for value in result.ids for case in by_field.get(value, [])]
             return self.catalog.by_field.get(str(result.case_id), [])
         return self.catalog.by_title.get(result.name, [])

@@ -1,4 +1,4 @@
-"""Testsigma results → relay statuses (defaults overridable per target), and the worst-wins rule."""
+"""Testsigma (and JUnit) results → relay statuses (defaults overridable per target), and the worst-wins rule."""
 
 from __future__ import annotations
 
@@ -19,6 +19,13 @@ DEFAULT_RESULT_MAP: dict[str, CaseStatus] = {
     "NOT_EXECUTED": CaseStatus.UNTESTED,
     "QUEUED": CaseStatus.UNTESTED,
 }
+# JUnit reports (testrelay.junit): an <error> is a test that did not pass, so failed by default;
+# a target can say `result_map: {ERROR: blocked}`. These are kept out of DEFAULT_RESULT_MAP so that
+# routes written for Testsigma results need no status id for `skipped` (see TestsigmaTmTarget.status_id).
+JUNIT_RESULT_MAP: dict[str, CaseStatus] = {
+    "ERROR": CaseStatus.FAILED,
+    "SKIPPED": CaseStatus.SKIPPED,
+}
 
 
 def relay_status(result: str, overrides: Mapping[str, CaseStatus] | None = None) -> CaseStatus:
@@ -26,7 +33,7 @@ def relay_status(result: str, overrides: Mapping[str, CaseStatus] | None = None)
     key = result.upper()
     if overrides and key in overrides:
         return overrides[key]
-    return DEFAULT_RESULT_MAP.get(key, CaseStatus.UNTESTED)
+    return DEFAULT_RESULT_MAP.get(key) or JUNIT_RESULT_MAP.get(key, CaseStatus.UNTESTED)
 
 
 def worse(a: CaseStatus, b: CaseStatus) -> CaseStatus:

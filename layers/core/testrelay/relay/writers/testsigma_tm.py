@@ -43,7 +43,7 @@ def write_testsigma_tm(
             target.project_id,
             title=render(target.run_title, job, run.run_id)[:255],
             case_ids=[entry["case"] for entry in plan.read_from(bucket, 0)],
-            description=f"Results of Testsigma run {run.run_id} ({run.url}), written by testrelay job {job.id}.",
+            description=f"Results of {run.described}, written by testrelay job {job.id}.",
             assignee_id=target.assignee_id,
             labels=target.labels,
         )
@@ -58,7 +58,7 @@ def write_testsigma_tm(
         payload = [
             {
                 "test_case_id": entry["case"],
-                "test_run_status_id": target.status_ids[CaseStatus(entry["status"])],
+                "test_run_status_id": target.status_id(CaseStatus(entry["status"])),
                 "description": entry["description"],
                 **({"user_id": target.user_id} if target.user_id else {}),
             }

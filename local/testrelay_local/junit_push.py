@@ -1,0 +1,105 @@
+"""`testrelay push-junit`: sign a JUnit report and hand it to the relay, as a CI step would.
+
+Reports up to DIRECT_LIMIT go in the request; larger ones through the pre-signed S3 upload (API
+Gateway refuses request bodies over 10 MB), streamed from disk with progress.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import requests
+
+from testrelay_local.runtime import LOCAL_WEBHOOK_SECRET
+from testrelay_local.stack_target import LOCAL_STATE
+
+DIRECT_LIMIT = 6 * 1024 * 1024
+CHUNK = 256 * 1024
+
+
+class PushFailed(ValueError):
+    """The relay refused the report; the message is its answer."""
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def local_defaults(path: Path = LOCAL_STATE) -> tuple[str, str]:
+    """The running `testrelay local`'s API base URL and its default webhook secret."""
+    if not path.exists():
+        raise ValueError("no --url given and no local runtime running (start `testrelay local`)")
+    webhook_url = str(json.loads(path.read_text())["webhook_url"])
+    return webhook_url.split("/webhooks/", 1)[0], os.environ.get("TESTRELAY_SECRET", LOCAL_WEBHOOK_SECRET)
+
+
+class _Progress:
+    """A file read in chunks that reports how much has gone; sized, so the PUT carries Content-Length
+    (pre-signed S3 PUTs refuse chunked bodies)."""
+
+    def __init__(self, stream: BinaryIO, size: int, emit: Callable[[int, int], None]) -> None:
+        self.stream, self.size, self.emit, self.sent = stream, size, emit, 0
+
+    def __len__(self) -> int:
+        return self.size
+
+    def read(self, amount: int = CHUNK) -> bytes:
+        chunk = self.stream.read(min(amount if amount > 0 else CHUNK, CHUNK))
+        self.sent += len(chunk)
+        self.emit(self.sent, self.size)
+        return chunk
+
+
+def _answer(response: requests.Response) -> dict[str, Any]:
+    try:
+        body: dict[str, Any] = response.json()
+    except ValueError:
+        body = {"message": response.text[:500]}
+    if response.status_code >= 300:
+        raise PushFailed(f"HTTP {response.status_code}: {body.get('message') or body.get('status') or body}")
+    return body
+
+
+def push_junit(
+    report: Path,
+    route: str,
+    base_url: str,
+    secret: str,
+    context: Mapping[str, str] | None = None,
+    direct_limit: int = DIRECT_LIMIT,
+    progress: Callable[[int, int], None] = lambda sent, size: None,
+) -> dict[str, Any]:
+    """Send the report; the relay's answer (job id, and the upload id when uploaded)."""
+    base = f"{base_url.rstrip('/')}/reports/junit/{route}"
+    context = {k: v for k, v in (context or {}).items() if v}
+    size = report.stat().st_size
+    if size <= direct_limit:
+        # A report in the request dedupes on its content: the unsigned query carries labels only.
+        context.pop("delivery_id", None)
+        body = report.read_bytes()
+        progress(size, size)
+        headers = {"Content-Type": "application/xml", "X-Testrelay-Signature": sign(secret, body)}
+        return _answer(requests.post(base, params=context, data=body, headers=headers, timeout=60))
+
+    signed_empty = {"X-Testrelay-Signature": sign(secret, b"")}
+    started = _answer(requests.post(f"{base}/uploads", headers=signed_empty, timeout=30))
+    with report.open("rb") as stream:
+        put = requests.put(started["upload_url"], data=_Progress(stream, size, progress), timeout=600)
+    if put.status_code >= 300:
+        raise PushFailed(f"upload to S3 failed: HTTP {put.status_code} {put.text[:300]}")
+    done = json.dumps({**context, "upload_id": started["upload_id"]}).encode()
+    answer = _answer(
+        requests.post(
+            f"{base_url.rstrip('/')}{started['complete_path']}",
+            data=done,
+            headers={"Content-Type": "application/json", "X-Testrelay-Signature": sign(secret, done)},
+            timeout=30,
+        )
+    )
+    return answer
