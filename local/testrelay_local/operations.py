@@ -66,10 +66,14 @@ def resync_job(routes_file: str, route_name: str, run_id: int, again: bool = Fal
     route = load_routes(routes_file).route(route_name).action()
     key = f"resync:{run_id}" + (f":{time.time_ns()}" if again else "")
     event = CiEvent(
-        provider="cli", event="resync", delivery_key=key, repository=f"testsigma/run-{run_id}", pipeline_id=str(run_id)
+        provider="cli",
+        event="resync",
+        delivery_key=key,
+        repository=f"testsigma/run-{run_id}",
+        pipeline_id=str(run_id),
+        testsigma_run_id=run_id,
     )
-    job = Job.for_event(event, route)
-    return job.model_copy(update={"kind": "result_sync", "testsigma_run_id": run_id})
+    return Job.for_event(event, route)
 
 
 def enqueue(target: StackTarget, job: Job) -> None:

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from testrelay_local.runtime import LocalRuntime
+from testrelay_local.sandbox import DEMO_PLAN_ID, DEMO_TESTSIGMA_API_KEY
 from testrelay_local.signing import basic_auth_headers, bitbucket_headers, circleci_headers, generic_headers
 from tests.ci_fixtures import delivery
 from tests.support import ledger, tm_run_cases, wait_for_execution
@@ -146,3 +147,26 @@ def test_gitlab_bodies_that_do_not_parse_are_2xx_so_the_hook_stays_enabled(runti
     assert answer.status_code == 200
     assert answer.json()["status"] == "ignored"
     assert "does not parse" in answer.json()["reason"]
+
+
+def test_a_ci_step_hands_over_a_run_it_started_through_the_generic_hook(runtime: LocalRuntime) -> None:
+    # Given a run a CI step started in Testsigma itself
+    assert runtime.sandbox is not None
+    started = requests.post(
+        f"{runtime.sandbox.testsigma_url}/execution_results",
+        json={"executionId": DEMO_PLAN_ID},
+        headers={"Authorization": f"Bearer {DEMO_TESTSIGMA_API_KEY}"},
+        timeout=10,
+    ).json()
+    # When the step tells the relay through the generic hook
+    body = json.dumps({"repository": "acme/shop", "outcome": "success", "testsigma_run_id": started["id"]}).encode()
+    answer = requests.post(
+        runtime.webhook_url("generic"), data=body, headers=generic_headers(runtime.webhook_secret, body), timeout=10
+    )
+    # Then a result-sync job writes that run's results and Testsigma runs nothing new
+    assert answer.status_code == 202, answer.text
+    [job_id] = answer.json()["jobs"]
+    assert wait_for_execution(runtime, job_id)["status"] == "SUCCEEDED"
+    assert list(runtime.sandbox.state()["testsigma"]["runs"]) == [str(started["id"])]
+    [tm_run] = tm_run_cases(runtime).values()
+    assert len(tm_run["test_run_cases"]) == 6

@@ -11,10 +11,13 @@ import pytest
 from testrelay.ci.base import Ignored, WebhookCredential
 from testrelay.ci.bitbucket import BitbucketProvider
 from testrelay.ci.circleci import CircleCiProvider
+from testrelay.ci.generic import GenericProvider
 from testrelay.ci.gitlab import GitLabProvider
 from testrelay.ci.registry import PROVIDERS
 from testrelay.errors import InvalidPayload
+from testrelay.models import routes
 from testrelay.models.ci_event import CiEvent
+from testrelay.models.job import Job
 from tests.ci_fixtures import ALL, FIXTURE_BASIC, FIXTURE_SECRET, SHARED_FOLDERS, delivery
 from tests.support import EVENTS, SHARED_FIXTURES
 
@@ -358,3 +361,11 @@ def test_gitlab_answers_unparseable_bodies_2xx_and_others_400() -> None:
     # GitLab disables a hook for good after repeated 4xx: its parse errors are answered 200 "ignored".
     assert GitLabProvider.invalid_payload_status == 200
     assert CircleCiProvider.invalid_payload_status == 400
+
+
+def test_a_generic_hook_naming_a_testsigma_run_becomes_a_result_sync_job() -> None:
+    body = b'{"repository": "acme/shop", "outcome": "success", "testsigma_run_id": 4711}'
+    event = GenericProvider().parse({}, body)
+    assert isinstance(event, CiEvent)
+    job = Job.for_event(event, routes.RouteAction(name="r", testsigma=routes.TestsigmaPlan(test_plan_id=1)))
+    assert (job.kind, job.testsigma_run_id) == ("result_sync", 4711)

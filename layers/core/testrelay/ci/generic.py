@@ -3,10 +3,11 @@
 Body (JSON, documented in the README):
     {"repository": "org/repo", "outcome": "success", "branch": "main", "commit_sha": "...",
      "pipeline_id": "...", "pipeline_name": "...", "run_number": 12, "run_url": "https://...",
-     "event": "pipeline", "delivery_id": "..."}
+     "event": "pipeline", "delivery_id": "...", "testsigma_run_id": 4711}
 Only `repository` and `outcome` are required. Header: `X-Testrelay-Signature: sha256=<hex
 HMAC-SHA256(secret, raw body)>`. Without `delivery_id` the body itself is the dedupe key, so
-re-sending the same body never starts a second job.
+re-sending the same body never starts a second job. With `testsigma_run_id` (a run the CI step
+started itself) the job syncs that run's results instead of triggering the route's plan.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class GenericHookBody(BaseModel):
     run_number: int | None = Field(default=None, ge=0)
     run_url: str | None = Field(default=None, max_length=2000)
     delivery_id: str | None = Field(default=None, min_length=1, max_length=200)
+    testsigma_run_id: int | None = Field(default=None, gt=0)
 
 
 class GenericProvider:
@@ -75,4 +77,5 @@ class GenericProvider:
             run_number=hook.run_number,
             run_url=hook.run_url,
             outcome=hook.outcome,
+            testsigma_run_id=hook.testsigma_run_id,
         )

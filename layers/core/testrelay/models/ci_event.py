@@ -19,6 +19,9 @@ class CiEvent(BaseModel):
     run_number: int | None = None
     run_url: str | None = None
     outcome: str | None = Field(default=None, description="success, failure, cancelled, skipped, ...")
+    testsigma_run_id: int | None = Field(
+        default=None, gt=0, description="a Testsigma run the CI already started: sync it instead of triggering"
+    )
 
     @property
     def short_sha(self) -> str:

@@ -32,4 +32,11 @@ class Job(BaseModel):
 
     @classmethod
     def for_event(cls, event: CiEvent, route: RouteAction) -> Job:
-        return cls(id=job_id_for(event.provider, event.delivery_key, route.name), route=route, event=event)
+        """A trigger job, or a result-sync job when the event names a Testsigma run that already exists."""
+        return cls(
+            id=job_id_for(event.provider, event.delivery_key, route.name),
+            kind="trigger" if event.testsigma_run_id is None else "result_sync",
+            route=route,
+            event=event,
+            testsigma_run_id=event.testsigma_run_id,
+        )
