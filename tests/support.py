@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from testrelay.aws.ledger import Ledger
 from testrelay.aws.queue import send_jobs
 from testrelay.ci.github import GitHubProvider
@@ -16,6 +18,7 @@ from testrelay.models.job import Job
 from testrelay.models.routes import RouteAction
 from testrelay.routing import load_routes
 from testrelay_local.runtime import LocalRuntime
+from testrelay_local.sandbox import DEMO_PLAN_ID, DEMO_TESTSIGMA_API_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = ROOT.parent / "shared" / "fixtures"
@@ -107,3 +110,15 @@ def commit_statuses(runtime: LocalRuntime, repository: str = "octo-org/octo-repo
     assert runtime.sandbox is not None
     by_sha = runtime.sandbox.state()["github"]["statuses"].get(repository, {})
     return [status for statuses in by_sha.values() for status in statuses]
+
+
+def start_testsigma_run(runtime: LocalRuntime) -> dict[str, Any]:
+    """A run of the demo plan started in Testsigma directly (by a person or a CI step), not by the relay."""
+    assert runtime.sandbox is not None
+    answer: dict[str, Any] = requests.post(
+        f"{runtime.sandbox.testsigma_url}/execution_results",
+        json={"executionId": DEMO_PLAN_ID},
+        headers={"Authorization": f"Bearer {DEMO_TESTSIGMA_API_KEY}"},
+        timeout=10,
+    ).json()
+    return answer

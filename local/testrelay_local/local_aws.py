@@ -27,6 +27,7 @@ from moto.server import ThreadedMotoServer
 from moto.stepfunctions.parser.utils import TMP_THREADS
 
 from testrelay_local.asl_clock import InterpreterClock
+from testrelay_local.environment import environment
 from testrelay_local.lambda_router import LambdaHandler, LambdaRouter
 
 _LOG = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class LocalAws:
         self._endpoint_url = f"http://{host}:{port}"
         self._undo.enter_context(_quiet_request_log())
         self._undo.enter_context(
-            _environment(
+            environment(
                 {
                     # The interpreter sends its Lambda calls to localhost:$MOTO_PORT.
                     "MOTO_PORT": str(port),
@@ -118,7 +119,8 @@ class LocalAws:
                     # Set by the Lambda runtime too; Powertools reads it.
                     "AWS_REGION": self.region,
                     **_DUMMY_CREDENTIALS,
-                }
+                },
+                unset=[*_ENV_UNSET, *(key for key in os.environ if key.startswith("AWS_ENDPOINT_URL_"))],
             )
         )
         self._undo.enter_context(_fresh_default_boto3_session())
@@ -300,24 +302,6 @@ def _quiet_request_log() -> Iterator[None]:
         yield
     finally:
         logger.setLevel(level)
-
-
-@contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    """Sets `values` and unsets what would bypass them; puts every touched variable back."""
-    touched = [*values, *_ENV_UNSET, *(key for key in os.environ if key.startswith("AWS_ENDPOINT_URL_"))]
-    saved = {key: os.environ.get(key) for key in touched}
-    for key in touched:
-        os.environ.pop(key, None)
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @contextmanager

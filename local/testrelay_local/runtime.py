@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
@@ -19,6 +18,7 @@ from testrelay.relay import services
 from testrelay.routing import load_routes
 from testrelay.settings import get_settings
 from testrelay_local.cfn_template import load_template
+from testrelay_local.environment import environment
 from testrelay_local.functions import ROOT, load_handler
 from testrelay_local.http_front import HttpFront
 from testrelay_local.local_aws import LocalAws
@@ -124,20 +124,6 @@ def reset_process_caches() -> None:
             cache_clear()
 
 
-@contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 class LocalRuntime:
     def __init__(
         self,
@@ -187,7 +173,7 @@ class LocalRuntime:
         self.aws.start()
         stack = provision_from_template(self.aws, TEMPLATE, template_handlers())
         self.outputs = dict(stack.outputs)
-        environment = {
+        variables = {
             # Handlers share this process, so the union of the functions' environments is set once.
             **{name: value for function in stack.functions.values() for name, value in function.environment.items()},
             "ROUTES_FILE": str(self.routes_file),
@@ -196,7 +182,7 @@ class LocalRuntime:
             "POWERTOOLS_METRICS_DISABLED": "true",
             "POWERTOOLS_TRACE_DISABLED": "true",
         }
-        self._env = _environment(environment)
+        self._env = environment(variables)
         self._env.__enter__()
         reset_process_caches()
         # Powertools reads the level when the logger is created, which happened at import.

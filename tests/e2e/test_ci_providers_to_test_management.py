@@ -13,10 +13,9 @@ import pytest
 import requests
 
 from testrelay_local.runtime import LocalRuntime
-from testrelay_local.sandbox import DEMO_PLAN_ID, DEMO_TESTSIGMA_API_KEY
 from testrelay_local.signing import basic_auth_headers, bitbucket_headers, circleci_headers, generic_headers
 from tests.ci_fixtures import delivery
-from tests.support import ledger, tm_run_cases, wait_for_execution
+from tests.support import ledger, start_testsigma_run, tm_run_cases, wait_for_execution
 
 ROUTES_FILE = Path(__file__).parent / "ci_routes.yaml"
 SUMMARY = "4 passed, 1 failed, 1 not run"
@@ -151,13 +150,7 @@ def test_gitlab_bodies_that_do_not_parse_are_2xx_so_the_hook_stays_enabled(runti
 
 def test_a_ci_step_hands_over_a_run_it_started_through_the_generic_hook(runtime: LocalRuntime) -> None:
     # Given a run a CI step started in Testsigma itself
-    assert runtime.sandbox is not None
-    started = requests.post(
-        f"{runtime.sandbox.testsigma_url}/execution_results",
-        json={"executionId": DEMO_PLAN_ID},
-        headers={"Authorization": f"Bearer {DEMO_TESTSIGMA_API_KEY}"},
-        timeout=10,
-    ).json()
+    started = start_testsigma_run(runtime)
     # When the step tells the relay through the generic hook
     body = json.dumps({"repository": "acme/shop", "outcome": "success", "testsigma_run_id": started["id"]}).encode()
     answer = requests.post(

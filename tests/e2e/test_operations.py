@@ -8,14 +8,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
-import requests
 
 from testrelay.settings import get_settings
 from testrelay_local.operations import enqueue, fire_schedule, list_jobs, redrive, resync_job, show_job
 from testrelay_local.runtime import DEFAULT_ROUTES, LocalRuntime
-from testrelay_local.sandbox import DEMO_PLAN_ID, DEMO_TESTSIGMA_API_KEY
 from testrelay_local.stack_target import StackTarget
-from tests.support import demo_job, tm_run_cases, wait_for_execution
+from tests.support import demo_job, start_testsigma_run, tm_run_cases, wait_for_execution
 
 
 @pytest.fixture
@@ -54,13 +52,7 @@ def test_a_schedule_fired_twice_for_the_same_time_runs_once(runtime: LocalRuntim
 
 def test_an_existing_testsigma_run_is_synced_without_a_new_trigger(runtime: LocalRuntime, stack: StackTarget) -> None:
     # Given a run someone started in Testsigma directly
-    assert runtime.sandbox is not None
-    started = requests.post(
-        f"{runtime.sandbox.testsigma_url}/execution_results",
-        json={"executionId": DEMO_PLAN_ID},
-        headers={"Authorization": f"Bearer {DEMO_TESTSIGMA_API_KEY}"},
-        timeout=10,
-    ).json()
+    started = start_testsigma_run(runtime)
     # When an operator re-syncs it into the route's targets
     job = resync_job(str(DEFAULT_ROUTES), "octo-checkout", int(started["id"]))
     enqueue(stack, job)
