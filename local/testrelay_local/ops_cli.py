@@ -125,6 +125,9 @@ def cmd_schedules_sync(args: argparse.Namespace) -> int:
 
 def cmd_push_junit(args: argparse.Namespace) -> int:
     url, secret = args.url, args.secret
+    if not url and args.stack:
+        # The reports API hangs off the same HTTP API as the webhooks.
+        url = _target(args).output("WebhookBaseUrl").removesuffix("/webhooks")
     if not url:
         url, local_secret = local_push_defaults()
         secret = secret or local_secret
@@ -188,7 +191,9 @@ def add_commands(commands: Any) -> None:
     push = commands.add_parser("push-junit", help="sign and upload a JUnit report for a route's targets")
     push.add_argument("file", type=Path)
     push.add_argument("--route", required=True, help="the route whose targets receive the results")
-    push.add_argument("--url", help="the relay's API base URL (default: the running `testrelay local`)")
+    push.add_argument("--url", help="the relay's API base URL (default: --stack's, else the running `testrelay local`)")
+    push.add_argument("--stack", help="deployed stack name whose API receives the report")
+    push.add_argument("--region", help="AWS region of the deployed stack")
     push.add_argument(
         "--secret", default=os.environ.get("TESTRELAY_SECRET"), help="the generic webhook secret (TESTRELAY_SECRET)"
     )
