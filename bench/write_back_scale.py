@@ -127,6 +127,7 @@ def _minimum_calls(size: int) -> int:
 def run(size: int, workdir: Path) -> dict[str, Any]:
     from testrelay_local.functions import load_handler
     from testrelay_local.runtime import LocalRuntime, Vendors
+    from testrelay_local.sandbox import SandboxSeed
     from testrelay_local.signing import github_headers
 
     seed_file = workdir / f"seed-{size}.json"
@@ -148,7 +149,7 @@ def run(size: int, workdir: Path) -> dict[str, Any]:
         original = handler.handler if isinstance(handler, _WriteBackProbe) else handler
         probe = _WriteBackProbe(original)
         sys.modules[original.__module__].lambda_handler = probe  # type: ignore[attr-defined]
-        vendors = Vendors.sandbox(_RemoteSandbox(base_url))  # type: ignore[arg-type]
+        vendors = Vendors.sandbox(_RemoteSandbox(base_url), SandboxSeed.model_validate(_seed(size)))  # type: ignore[arg-type]
         tracemalloc.start()
         began = time.monotonic()
         with LocalRuntime(routes_file=routes_file, vendors=vendors, time_scale=0.0) as runtime:

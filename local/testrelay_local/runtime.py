@@ -23,16 +23,6 @@ from testrelay_local.functions import ROOT, load_handler
 from testrelay_local.http_front import HttpFront
 from testrelay_local.local_aws import LocalAws
 from testrelay_local.sandbox import Sandbox, SandboxSeed
-from testrelay_local.sandbox.demo import (
-    DEMO_BITBUCKET_APP_PASSWORD,
-    DEMO_BITBUCKET_USERNAME,
-    DEMO_BROWSERSTACK_ACCESS_KEY,
-    DEMO_BROWSERSTACK_USERNAME,
-    DEMO_GITHUB_TOKEN,
-    DEMO_GITLAB_TOKEN,
-    DEMO_TESTSIGMA_API_KEY,
-    DEMO_TM_API_KEY,
-)
 from testrelay_local.sqs_poller import SqsPoller
 from testrelay_local.template_stack import provision_from_template
 
@@ -78,7 +68,8 @@ class Vendors:
         return cls(urls, credentials)
 
     @classmethod
-    def sandbox(cls, sandbox: Sandbox) -> Vendors:
+    def sandbox(cls, sandbox: Sandbox, seed: SandboxSeed) -> Vendors:
+        """The sandbox's endpoints, and the keys its seed accepts (the seed names them like the secret)."""
         urls = {
             "TESTSIGMA_BASE_URL": sandbox.testsigma_url,
             "TESTSIGMA_APP_URL": f"{sandbox.base_url}/testsigma",
@@ -88,17 +79,7 @@ class Vendors:
             "GITLAB_API_URL": sandbox.gitlab_url,
             "BITBUCKET_API_URL": sandbox.bitbucket_url,
         }
-        credentials = {
-            "testsigma_api_key": DEMO_TESTSIGMA_API_KEY,
-            "testsigma_tm_api_key": DEMO_TM_API_KEY,
-            "browserstack_username": DEMO_BROWSERSTACK_USERNAME,
-            "browserstack_access_key": DEMO_BROWSERSTACK_ACCESS_KEY,
-            "github_token": DEMO_GITHUB_TOKEN,
-            "gitlab_token": DEMO_GITLAB_TOKEN,
-            "bitbucket_username": DEMO_BITBUCKET_USERNAME,
-            "bitbucket_app_password": DEMO_BITBUCKET_APP_PASSWORD,
-        }
-        return cls(urls, credentials)
+        return cls(urls, {key: str(getattr(seed, key)) for key in VENDOR_KEYS})
 
 
 def template_handlers(template_path: Path = TEMPLATE) -> dict[str, Any]:
@@ -145,9 +126,8 @@ class LocalRuntime:
         self.webhook_secret = webhook_secret
         self.sandbox: Sandbox | None = None
         if vendors is None:
-            self.sandbox = Sandbox(
-                seed=sandbox_seed or SandboxSeed.demo(), run_duration=sandbox_run_duration, port=sandbox_port
-            )
+            self._sandbox_seed = sandbox_seed or SandboxSeed.demo()
+            self.sandbox = Sandbox(seed=self._sandbox_seed, run_duration=sandbox_run_duration, port=sandbox_port)
         self.aws = LocalAws(time_scale=time_scale)
         self.outputs: dict[str, str] = {}
         self._env: Any = None
@@ -166,7 +146,7 @@ class LocalRuntime:
     def start(self) -> Self:
         if self.sandbox is not None:
             self.sandbox.start()
-            vendors = Vendors.sandbox(self.sandbox)
+            vendors = Vendors.sandbox(self.sandbox, self._sandbox_seed)
         else:
             assert self._given_vendors is not None
             vendors = self._given_vendors
