@@ -27,6 +27,7 @@ from moto.server import ThreadedMotoServer
 from moto.stepfunctions.parser.utils import TMP_THREADS
 
 from testrelay_local.asl_clock import InterpreterClock
+from testrelay_local.atomic_dynamodb import atomic_items
 from testrelay_local.environment import environment
 from testrelay_local.lambda_router import LambdaHandler, LambdaRouter
 
@@ -109,6 +110,7 @@ class LocalAws:
         host, port = server.get_host_and_port()
         self._endpoint_url = f"http://{host}:{port}"
         self._undo.enter_context(_quiet_request_log())
+        self._undo.enter_context(atomic_items())
         self._undo.enter_context(
             environment(
                 {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from functools import cache
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -39,6 +40,21 @@ class Settings(BaseModel):
     # A write-back invocation stops starting batches after this long (or near its Lambda time-out),
     # returns "more", and the state machine invokes it again to resume from the checkpoint.
     write_back_slice_seconds: float = Field(default=600.0, gt=0)
+    # Vendor rate limits, paced at `*_rate_pace` of the documented figure. `shared`: one budget per
+    # vendor account for every concurrent execution (an item of RATE_BUDGET_TABLE, default the
+    # ledger); `process`: each process paces itself (no table needed, not safe for concurrent jobs).
+    rate_budget: Literal["shared", "process"] = "shared"
+    rate_budget_table: str | None = None
+    rate_budget_lease: int = Field(default=4, ge=1, le=100)
+    rate_budget_fallback_share: int = Field(default=4, ge=1)
+    browserstack_tm_rate_limit: int = Field(default=300, ge=1)
+    browserstack_tm_rate_period_seconds: float = Field(default=60.0, gt=0)
+    browserstack_tm_rate_pace: float = Field(default=0.95, gt=0, le=1)
+    # The documented pause after a 429 that does not say how long.
+    browserstack_tm_throttle_wait_seconds: float = Field(default=60.0, ge=0)
+    testsigma_tm_rate_limit: int = Field(default=10, ge=1)
+    testsigma_tm_rate_period_seconds: float = Field(default=1.0, gt=0)
+    testsigma_tm_rate_pace: float = Field(default=0.8, gt=0, le=1)
 
     def require(self, name: str) -> str:
         value = getattr(self, name)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 from testrelay.aws.ledger import Ledger
+from testrelay.aws.rate_budget import SharedBudget, account_hash
 from testrelay.aws.secrets import vendor_secret
-from testrelay.settings import get_settings
-from testrelay.sync.rate_limit import shared_limiter
+from testrelay.settings import Settings, get_settings
+from testrelay.sync.rate_limit import Pacer, RateSpec, announced_by, shared_limiter
 from testrelay.vendors.bitbucket import BitbucketClient
-from testrelay.vendors.browserstack_tm import PACED_PER_MINUTE, THROTTLE_WAIT_SECONDS, BrowserStackTmClient
+from testrelay.vendors.browserstack_tm import BrowserStackTmClient
 from testrelay.vendors.github import GitHubClient
 from testrelay.vendors.gitlab import GitLabClient
 from testrelay.vendors.http import RetryPolicy, VendorSession
@@ -27,6 +29,42 @@ def _ledger(table: str) -> Ledger:
     return Ledger(table)
 
 
+def rate_spec(vendor: str, settings: Settings | None = None) -> RateSpec:
+    """The documented limit of a paced vendor, from the settings."""
+    settings = settings or get_settings()
+    if vendor == "browserstack-tm":
+        return RateSpec(
+            settings.browserstack_tm_rate_limit,
+            settings.browserstack_tm_rate_period_seconds,
+            settings.browserstack_tm_rate_pace,
+        )
+    if vendor == "testsigma-tm":
+        return RateSpec(
+            settings.testsigma_tm_rate_limit, settings.testsigma_tm_rate_period_seconds, settings.testsigma_tm_rate_pace
+        )
+    raise ValueError(f"no rate limit is configured for {vendor}")
+
+
+def pacer(vendor: str, base_url: str, user: str = "") -> Pacer:
+    """The pacer of one vendor account: its shared budget (one DynamoDB item for every process of every
+    execution), or, with RATE_BUDGET=process or no table, a limiter of this process only.
+
+    The account is named by a hash of the vendor's host and the (non-secret) user name: BrowserStack's
+    limit is per account (group); Testsigma TM's key is the account, so its budget is per host."""
+    settings = get_settings()
+    account = account_hash(vendor, urlsplit(base_url).netloc, user)
+    return _pacer(vendor, account, rate_spec(vendor, settings), settings)
+
+
+@lru_cache(maxsize=8)
+def _pacer(vendor: str, account: str, spec: RateSpec, settings: Settings) -> Pacer:
+    table = settings.rate_budget_table or settings.ledger_table
+    if settings.rate_budget == "shared" and table:
+        lease, share = settings.rate_budget_lease, settings.rate_budget_fallback_share
+        return SharedBudget(table, vendor, account, spec, lease=lease, fallback_share=share)
+    return shared_limiter(vendor, account, spec.limit, spec.period, spec.pace)
+
+
 # Keyed by URL and key so a rotated secret gets a fresh client while warm invocations reuse sessions.
 @lru_cache(maxsize=4)
 def _testsigma(base_url: str, key: str, timeout: float) -> TestsigmaClient:
@@ -41,6 +79,10 @@ def _testsigma_tm(base_url: str, key: str, timeout: float) -> TestsigmaTmClient:
         {"Authorization": f"Bearer {key}"},
         timeout=timeout,
         is_throttle=is_tm_throttle,
+        limiter=pacer("testsigma-tm", base_url),
+        # Paced by the x-tms-api-* headers when the answers carry them; their reset ends a throttle.
+        announced=announced_by("x-tms-api-"),
+        throttle_wait=get_settings().testsigma_tm_rate_period_seconds,
     )
     return TestsigmaTmClient(session)
 
@@ -56,17 +98,19 @@ def _github(base_url: str, token: str, timeout: float) -> GitHubClient:
 
 
 @lru_cache(maxsize=4)
-def _browserstack_tm(base_url: str, username: str, access_key: str, timeout: float, limit: int) -> BrowserStackTmClient:
+def _browserstack_tm(base_url: str, username: str, access_key: str, timeout: float) -> BrowserStackTmClient:
     token = base64.b64encode(f"{username}:{access_key}".encode()).decode()
+    wait = get_settings().browserstack_tm_throttle_wait_seconds
     session = VendorSession(
         "browserstack-tm",
         base_url,
         {"Authorization": f"Basic {token}"},
         timeout=timeout,
-        # BrowserStack asks for a 60 s pause after a 429: waited in the call, paced by the shared limiter.
-        retry=RetryPolicy(attempts=6, max_in_call_wait=2 * THROTTLE_WAIT_SECONDS + 5),
-        limiter=shared_limiter("browserstack-tm", username, limit),
-        throttle_wait=THROTTLE_WAIT_SECONDS,
+        # BrowserStack asks for a 60 s pause after a 429 (no Retry-After documented): waited in the
+        # call, and by every concurrent call of the account through the shared budget.
+        retry=RetryPolicy(attempts=6, max_in_call_wait=2 * wait + 5),
+        limiter=pacer("browserstack-tm", base_url, username),
+        throttle_wait=wait,
     )
     return BrowserStackTmClient(session)
 
@@ -84,17 +128,16 @@ def testsigma_tm() -> TestsigmaTmClient:
 
 
 def browserstack_tm(share: int = 1) -> BrowserStackTmClient:
-    """`share`: how many write-backs of the same account run side by side (a route's BrowserStack
-    targets run in parallel Map iterations); each gets that fraction of the 300 requests/minute
-    (paced at 294: see PACED_PER_MINUTE)."""
+    """The account's client. Every write-back of the account, in this process or any other, draws on
+    one budget (see `pacer`), so `share` (how many targets of the route run side by side) no longer
+    divides anything; it is kept for the writers' call."""
+    del share
     settings = get_settings()
-    limit = max(1, PACED_PER_MINUTE // max(1, share))
     return _browserstack_tm(
         settings.browserstack_tm_base_url,
         vendor_secret("browserstack_username"),
         vendor_secret("browserstack_access_key"),
         settings.http_timeout_seconds,
-        limit,
     )
 
 

@@ -24,7 +24,7 @@ from testrelay.errors import (
     VendorUnavailable,
 )
 from testrelay.observability import logger
-from testrelay.sync.rate_limit import RateLimiter
+from testrelay.sync.rate_limit import Announced, Pacer, RateLimited
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 # Statuses that mean "not processed, try again" even for a POST.
@@ -40,6 +40,7 @@ class RetryPolicy:
 
 
 ThrottleDetector = Callable[[requests.Response], bool]
+BudgetReader = Callable[[Mapping[str, str]], Announced | None]
 
 
 def _is_429(response: requests.Response) -> bool:
@@ -54,8 +55,11 @@ class VendorSession:
     timeout: float = 10.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     is_throttle: ThrottleDetector = _is_429
-    limiter: RateLimiter | None = None
-    """Paces every attempt (retries included) to the vendor's documented rate."""
+    limiter: Pacer | None = None
+    """Paces every attempt (retries included) to the vendor's documented rate: the account's shared
+    budget (`SharedBudget`), or a per-process `RateLimiter`."""
+    announced: BudgetReader | None = None
+    """Reads the budget a vendor announces on its answers (Testsigma TM's `x-tms-api-*` headers)."""
     throttle_wait: float | None = None
     """The pause a throttle asks for when it carries no Retry-After (BrowserStack: 60 s)."""
     sleep: Callable[[float], None] = time.sleep
@@ -84,7 +88,14 @@ class VendorSession:
         for attempt in range(1, self.retry.attempts + 1):
             last = attempt == self.retry.attempts
             if self.limiter is not None:
-                self.limiter.acquire()
+                try:
+                    waited += self.limiter.acquire(max(0.0, self.retry.max_in_call_wait - waited))
+                except RateLimited as held:
+                    # Held back (a pause another call or Lambda was asked for) longer than this call
+                    # may wait: the state machine's Retry waits instead of a billed Lambda.
+                    raise VendorThrottled(
+                        self.vendor, f"{what}: rate budget holds calls back for {held.wait:.0f}s", 429
+                    ) from held
             try:
                 response = self.session.request(method, url, json=json, params=params, timeout=self.timeout)
             except requests.ConnectionError as exc:
@@ -102,17 +113,26 @@ class VendorSession:
                 waited += self._pause(attempt, None, what, "time-out")
                 continue
 
+            announced = self.announced(response.headers) if self.announced is not None else None
+            if announced is not None and self.limiter is not None:
+                self.limiter.observe(announced)
             if response.ok:
                 return response.json() if response.content else None
             status = response.status_code
             if self.is_throttle(response):
                 delay = _retry_after(response)
+                if delay is None and announced is not None and announced.reset_in is not None:
+                    delay = announced.reset_in
                 if delay is None:
                     delay = self.throttle_wait
                 if delay is not None and self.limiter is not None:
+                    # Shared: every concurrent call of the account holds off, not only this one.
                     self.limiter.hold_off(delay)
                 if last or (delay is not None and waited + delay > self.retry.max_in_call_wait):
                     raise VendorThrottled(self.vendor, f"{what}: throttled (HTTP {status})", status)
+                if delay is not None and self.limiter is not None:
+                    logger.info("vendor call retried", vendor=self.vendor, call=what, reason="throttled", delay_s=delay)
+                    continue  # the limiter's next acquire waits out the pause
                 waited += self._pause(attempt, delay, what, f"throttled (HTTP {status})")
                 continue
             if status >= 500:
