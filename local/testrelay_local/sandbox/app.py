@@ -20,6 +20,7 @@ from testrelay_local.sandbox.messages import MalformedBody, Request, Response
 from testrelay_local.sandbox.seed import SandboxSeed
 from testrelay_local.sandbox.testsigma import TestsigmaApi
 from testrelay_local.sandbox.testsigma_tm import TestsigmaTmApi
+from testrelay_local.sandbox.throttle import Throttle, ThrottleSettings
 from testrelay_local.sandbox.vendor import Route, VendorApi, VendorName
 
 CONTROL_PREFIX = "/_sandbox"
@@ -47,6 +48,7 @@ class SandboxApp:
         self._seed = seed
         self._faults = FaultInjector()
         self._counters = RequestCounters()
+        self._throttle = Throttle()
         self._vendors = self._build_vendors(seed)
 
     def _build_vendors(self, seed: SandboxSeed) -> dict[VendorName, VendorApi]:
@@ -75,6 +77,8 @@ class SandboxApp:
             vendor = self._vendors[vendor_name]
             counters = self._counters
             fault = self._faults.pick(vendor_name, request.method, request.path)
+            # Counted on arrival, per account, across every connection (after the explicit faults).
+            throttled, announced = self._throttle.admit(vendor, request) if fault is None else (None, {})
             latency_s = self._faults.settings.latency_ms / 1000
             hang_s = self._faults.settings.timeout_sleep_s
         # Sleeps end early when the sandbox stops, so a hung call never outlives it.
@@ -84,10 +88,12 @@ class SandboxApp:
             self._closing.wait(hang_s)
         with self._lock:
             found = vendor.router.match(request.method, request.path)
-            response = self._answer(vendor, found, request, fault)
+            response = throttled or self._answer(vendor, found, request, fault)
             endpoint = found[0].endpoint if found else f"{request.method} (no such endpoint)"
-            counters.record(vendor_name, endpoint, response.status, fault)
-            return vendor.decorate(response)
+            counters.record(vendor_name, endpoint, response.status, fault or ("rate_limit" if throttled else None))
+            response = vendor.decorate(response)
+            response.headers.update(announced)
+            return response
 
     @staticmethod
     def _answer(
@@ -116,6 +122,7 @@ class SandboxApp:
                 **{name: vendor.snapshot() for name, vendor in self._vendors.items()},
                 "requests": self._counters.snapshot(),
                 "faults": self._faults.snapshot(),
+                "throttle": self._throttle.snapshot(),
             }
         return json.dumps(state).encode()
 
@@ -129,12 +136,21 @@ class SandboxApp:
         with self._lock:
             self._faults = FaultInjector(settings)
 
+    def set_throttle(self, settings: ThrottleSettings) -> None:
+        with self._lock:
+            self._throttle.configure(settings)
+
+    def throttle_json(self) -> bytes:
+        with self._lock:
+            return json.dumps(self._throttle.snapshot()).encode()
+
     def reset(self) -> None:
-        """Back to the current seed, without faults and with zeroed counters."""
+        """Back to the current seed, without faults, the documented throttles and zeroed counters."""
         with self._lock:
             self._vendors = self._build_vendors(self._seed)
             self._faults = FaultInjector()
             self._counters = RequestCounters()
+            self._throttle.reset()
 
     def open(self) -> None:
         self._closing.clear()
@@ -163,6 +179,18 @@ class SandboxApp:
             self.set_faults(settings)
             with self._lock:
                 return Response.of_json(200, self._faults.snapshot())
+        if action == ("GET", "/throttle"):
+            return Response(200, self.throttle_json())
+        if action == ("POST", "/throttle"):
+            throttle = self._parse(request, ThrottleSettings)
+            if isinstance(throttle, Response):
+                return throttle
+            try:
+                self.set_throttle(throttle)
+            except ValidationError as exc:
+                errors: Any = json.loads(exc.json(include_url=False))
+                return Response.of_json(400, {"message": "invalid VendorThrottle", "errors": errors})
+            return Response(200, self.throttle_json())
         return Response.of_json(
             404,
             {
@@ -172,6 +200,8 @@ class SandboxApp:
                     "POST /_sandbox/seed",
                     "POST /_sandbox/faults",
                     "POST /_sandbox/reset",
+                    "GET /_sandbox/throttle",
+                    "POST /_sandbox/throttle",
                 ],
             },
         )

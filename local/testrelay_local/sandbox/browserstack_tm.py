@@ -4,15 +4,13 @@ Faithful to vendor-api/browserstack-tm-test-runs.txt: list (filters, `p`/`page_s
 `info`), create, get, test cases (paged), PATCH and POST update, update-test-cases (202, applied
 asynchronously after `bs_async_delay_s`, with its documented 400 codes), assign, clone, close,
 delete, and results (one per call, the bulk form unless the seed switches it off, paged listing).
-It enforces the 300 requests/minute limit itself (429 with Retry-After), so a client that does not
-pace its calls is caught.
+The 300 requests/minute limit is enforced per account by the generic throttle (sandbox/throttle.py).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import collections
 import itertools
 import time
 from collections.abc import Callable, Sequence
@@ -30,7 +28,6 @@ DEFAULT_PAGE_SIZE = 30
 MAX_PAGE_SIZE = 300
 MAX_BULK_CASES = 300
 MAX_CASES_PER_UPDATE = 5000
-WINDOW_SECONDS = 60.0
 
 
 class _Refused(Exception):
@@ -80,8 +77,6 @@ class BrowserStackTmApi(VendorApi):
         self._numbers = itertools.count(1)
         self._result_ids = itertools.count(108001)
         self._statuses = {*SYSTEM_STATUSES, *(s.lower() for s in seed.bs_custom_statuses)}
-        self._window: collections.deque[float] = collections.deque()
-        self.rate_limited = 0
         runs = "/api/v2/projects/{project_id}/test-runs"
         run = runs + "/{run_id}"
         routes: list[tuple[str, str, Callable[[Request, dict[str, str]], Response]]] = [
@@ -127,16 +122,7 @@ class BrowserStackTmApi(VendorApi):
         self, handler: Callable[[Request, dict[str, str]], Response]
     ) -> Callable[[Request, dict[str, str]], Response]:
         def handle(request: Request, params: dict[str, str]) -> Response:
-            now = self._clock()
-            while self._window and now - self._window[0] >= WINDOW_SECONDS:
-                self._window.popleft()
-            if len(self._window) >= self._seed.bs_rate_limit_per_minute:
-                self.rate_limited += 1
-                wait = max(1, int(WINDOW_SECONDS - (now - self._window[0])) + 1)
-                return Response.of_json(
-                    429, {"success": False, "message": "rate limit exceeded"}, headers={"Retry-After": str(wait)}
-                )
-            self._window.append(now)
+            now = self._clock()  # the 300 requests/minute are enforced per account by sandbox/throttle.py
             self._settle(now)
             if "project_id" in params and params["project_id"] not in self._seed.bs_projects:
                 return self.error(404, f"Project {params['project_id']} not found")
@@ -505,5 +491,4 @@ class BrowserStackTmApi(VendorApi):
                 }
                 for project_id, project in self._seed.bs_projects.items()
             },
-            "rate_limited": self.rate_limited,
         }

@@ -11,6 +11,7 @@ from testrelay_local.sandbox.app import SandboxApp
 from testrelay_local.sandbox.faults import FaultRule, FaultSettings
 from testrelay_local.sandbox.seed import SandboxSeed
 from testrelay_local.sandbox.server import SandboxHttpServer
+from testrelay_local.sandbox.throttle import ThrottleSettings
 
 _ANY_ADDRESS = {"", "0.0.0.0"}
 
@@ -126,6 +127,17 @@ class Sandbox:
                 rules=[rule if isinstance(rule, FaultRule) else FaultRule.model_validate(rule) for rule in rules],
             )
         )
+
+    def set_throttle(self, **vendors: Mapping[str, Any]) -> None:
+        """Same as `POST /_sandbox/throttle`: e.g. `set_throttle(browserstack_tm={"limit": 300,
+        "window_seconds": 6, "lockout_seconds": 6, "retry_after": "seconds"})`; vendors not named keep
+        their knobs; every throttle counter restarts."""
+        self._app.set_throttle(ThrottleSettings.model_validate({"vendors": {k: dict(v) for k, v in vendors.items()}}))
+
+    def throttle(self) -> dict[str, Any]:
+        """Same as `GET /_sandbox/throttle`: the knobs and, per account, requests, throttles and the peak per window."""
+        state: dict[str, Any] = json.loads(self._app.throttle_json())
+        return state
 
     def reset(self) -> None:
         """Same as `POST /_sandbox/reset`: back to the current seed, no faults, zeroed counters."""

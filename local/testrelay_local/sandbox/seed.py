@@ -108,7 +108,6 @@ class SandboxSeed(_SeedModel):
     bs_projects: dict[str, BsProjectSeed] = Field(default_factory=dict)
     bs_custom_statuses: list[str] = Field(default_factory=list, description="result statuses beyond the system ones")
     bs_bulk_results: bool = Field(default=True, description="false: the bulk results endpoint answers 404")
-    bs_rate_limit_per_minute: int = Field(default=300, ge=1)
     bs_async_delay_s: float = Field(default=0.2, ge=0, description="how long update-test-cases takes to apply")
     gitlab_token: str = DEMO_GITLAB_TOKEN
     bitbucket_username: str = DEMO_BITBUCKET_USERNAME
