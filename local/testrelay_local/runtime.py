@@ -21,6 +21,7 @@ from testrelay_local.cfn_template import load_template
 from testrelay_local.environment import environment
 from testrelay_local.functions import ROOT, load_handler
 from testrelay_local.http_front import HttpFront
+from testrelay_local.lambda_containers import ContainerPool
 from testrelay_local.local_aws import LocalAws
 from testrelay_local.sandbox import Sandbox, SandboxSeed
 from testrelay_local.sqs_poller import SqsPoller
@@ -117,7 +118,11 @@ class LocalRuntime:
         sandbox_port: int = 0,
         log_level: str = "WARNING",
         webhook_secret: str = LOCAL_WEBHOOK_SECRET,
+        containers: Mapping[str, int] | None = None,
     ) -> None:
+        """`containers`: functions (logical ids, e.g. `{"WriteBackFunction": 4}`) whose invocations run
+        in that many separate worker processes, like Lambda's execution environments, instead of
+        threads of this process (see lambda_containers)."""
         load_routes(routes_file)  # fail before anything starts
         self.routes_file = Path(routes_file).resolve()
         self._port = port
@@ -133,6 +138,8 @@ class LocalRuntime:
         self._env: Any = None
         self._front: HttpFront | None = None
         self._poller: SqsPoller | None = None
+        self._containers = dict(containers or {})
+        self.pools: dict[str, ContainerPool] = {}
 
     @property
     def url(self) -> str:
@@ -151,7 +158,13 @@ class LocalRuntime:
             assert self._given_vendors is not None
             vendors = self._given_vendors
         self.aws.start()
-        stack = provision_from_template(self.aws, TEMPLATE, template_handlers())
+        handlers = template_handlers()
+        if self._containers:
+            resources = load_template(TEMPLATE)["Resources"]
+            for logical, size in self._containers.items():
+                self.pools[logical] = ContainerPool(resources[logical]["Properties"]["CodeUri"], size)
+            handlers.update(self.pools)
+        stack = provision_from_template(self.aws, TEMPLATE, handlers)
         self.outputs = dict(stack.outputs)
         variables = {
             # Handlers share this process, so the union of the functions' environments is set once.
@@ -190,6 +203,8 @@ class LocalRuntime:
             self._front.stop()
         if self._poller is not None:
             self._poller.stop()
+        for pool in self.pools.values():
+            pool.stop()
         self.aws.stop()
         if self._env is not None:
             self._env.__exit__(None, None, None)

@@ -83,6 +83,8 @@ class _Account:
     peak_in_window: int = 0
     first: float | None = None
     last: float = 0.0
+    per_window: dict[int, int] = field(default_factory=dict)
+    """Accepted calls per clock-aligned window (index = floor(time / window_seconds))."""
 
     def view(self) -> dict[str, Any]:
         span = self.last - self.first if self.first is not None else 0.0
@@ -92,6 +94,7 @@ class _Account:
             "throttled": self.throttled,
             "peak_in_window": self.peak_in_window,
             "span_s": round(span, 3),
+            "per_window": [[index, count] for index, count in sorted(self.per_window.items())],
         }
 
 
@@ -144,6 +147,8 @@ class Throttle:
             else:
                 account.window_count = count
             account.peak_in_window = max(account.peak_in_window, count)
+            index = math.floor(now / knobs.window_seconds)
+            account.per_window[index] = account.per_window.get(index, 0) + 1
         headers = self._announced(knobs, count, reset_at, now) if knobs.announce else {}
         if not over:
             return None, headers

@@ -6,7 +6,7 @@ The budget is one item of the ledger table, `pk = BUDGET#<vendor>#<account hash>
 |---|---|
 | `tat` | the "theoretical arrival time" (epoch seconds): the first slot nobody has reserved yet |
 | `hold_until` | the end of the last pause a vendor asked for (a 429, Retry-After, a spent window) |
-| `reserved`, `throttles` | counters: slots handed out, throttles reported |
+| `reserved`, `leases`, `throttles` | counters: slots handed out, reservations (DynamoDB calls), throttles reported |
 | `expires_at` | TTL: an idle budget disappears after a day |
 
 It is a GCRA (a token bucket without burst, expressed as one timestamp): reserving `n` calls moves
@@ -257,7 +257,12 @@ class SharedBudget:
         lease = self._lease
         span = lease * self.interval
         horizon = now + self._horizon
-        values = {":k": {"N": str(lease)}, ":exp": {"N": str(int(now) + TTL_SECONDS)}, ":now": _n(now)}
+        values = {
+            ":one": {"N": "1"},
+            ":k": {"N": str(lease)},
+            ":exp": {"N": str(int(now) + TTL_SECONDS)},
+            ":now": _n(now),
+        }
         busy = self._tat >= now
         for _ in range(4):
             try:
@@ -265,7 +270,7 @@ class SharedBudget:
                     answer = self._db().update_item(
                         TableName=self.table,
                         Key=self.key,
-                        UpdateExpression="SET tat = tat + :span, expires_at = :exp ADD reserved :k",
+                        UpdateExpression="SET tat = tat + :span, expires_at = :exp ADD reserved :k, leases :one",
                         ConditionExpression="tat >= :now AND tat <= :horizon",
                         ExpressionAttributeValues={**values, ":span": _n(span), ":horizon": _n(horizon)},
                         ReturnValues="ALL_NEW",
@@ -275,7 +280,7 @@ class SharedBudget:
                     answer = self._db().update_item(
                         TableName=self.table,
                         Key=self.key,
-                        UpdateExpression="SET tat = :start, expires_at = :exp ADD reserved :k",
+                        UpdateExpression="SET tat = :start, expires_at = :exp ADD reserved :k, leases :one",
                         ConditionExpression="attribute_not_exists(tat) OR tat < :now",
                         ExpressionAttributeValues={**values, ":start": _n(now + span)},
                         ReturnValues="ALL_NEW",
