@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
-from testrelay.aws import clients
+from testrelay.aws import clients, rate_budget
 from testrelay.aws.secrets import forget_cached_secrets
 from testrelay.ci.registry import PROVIDERS
 from testrelay.observability import logger
@@ -99,6 +99,7 @@ def reset_process_caches() -> None:
     get_settings.cache_clear()
     clients.client.cache_clear()
     clients.resource.cache_clear()
+    rate_budget.dynamodb_client.cache_clear()
     forget_cached_secrets()
     for name in dir(services):
         cache_clear = getattr(getattr(services, name), "cache_clear", None)

@@ -52,7 +52,7 @@ def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    rate_budget._dynamodb.cache_clear()
+    rate_budget.dynamodb_client.cache_clear()
     with mock_aws(), atomic_items():
         client = boto3.client("dynamodb")
         client.create_table(
@@ -65,7 +65,7 @@ def table(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         )
         yield client
-    rate_budget._dynamodb.cache_clear()
+    rate_budget.dynamodb_client.cache_clear()
 
 
 def _budget(clock: FakeClock, spec: RateSpec = BS, **kwargs: Any) -> SharedBudget:

@@ -81,7 +81,8 @@ def account_hash(*identity: str) -> str:
 
 
 @cache
-def _dynamodb() -> Any:
+def dynamodb_client() -> Any:
+    """The DynamoDB client of the budgets (cached per process; the local runtime clears it with its stack)."""
     # Few, quick retries: a budget call is on the path of every vendor call, and the fallback is cheap.
     config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=2, read_timeout=2)
     return boto3.client("dynamodb", config=config)
@@ -153,7 +154,7 @@ class SharedBudget:
         return self.horizon if self.horizon is not None else max(8 * self.lease * self.interval, 1.0)
 
     def _db(self) -> Any:
-        return self.client if self.client is not None else _dynamodb()
+        return self.client if self.client is not None else dynamodb_client()
 
     # -- the Pacer contract ------------------------------------------------------------------------
 
