@@ -12,12 +12,12 @@ Each job count is run twice in the same run:
 - `shared`: RATE_BUDGET=shared, the account's budget item in the ledger table.
 
 Time is scaled so the bench takes minutes: BrowserStack's 300 requests per 60 s become 300 per
-`--window` seconds (default 12, time x5) in the sandbox, and the relay is given the same scaled limit through
+`--window` seconds (default 30, time x2) in the sandbox, and the relay is given the same scaled limit through
 its settings (BROWSERSTACK_TM_RATE_PERIOD_SECONDS, BROWSERSTACK_TM_THROTTLE_WAIT_SECONDS). Rates are
 printed per window, which at real scale is per minute. What is measured is what the sandbox
 received (arrivals per clock-aligned window, per account), i.e. the relay's pacing, not moto's.
 
-Run: .venv/bin/python bench/shared_budget.py [--jobs 2 4] [--results 100000] [--window 6]
+Run: .venv/bin/python bench/shared_budget.py [--jobs 2 4] [--results 100000] [--window 30]
 """
 
 from __future__ import annotations
@@ -198,7 +198,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, nargs="+", default=[2, 4])
     parser.add_argument("--results", type=int, default=100_000, help="case results per job")
-    parser.add_argument("--window", type=float, default=12.0, help="seconds standing for BrowserStack's 60")
+    parser.add_argument("--window", type=float, default=30.0, help="seconds standing for BrowserStack's 60")
     parser.add_argument("--modes", nargs="+", default=["process", "shared"], choices=["process", "shared"])
     args = parser.parse_args()
     print(
