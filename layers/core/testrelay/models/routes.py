@@ -71,6 +71,13 @@ class Match(_Strict):
     # The pipeline, workflow, build definition or job name; `pipelines` reads better for most CIs.
     workflows: list[str] = Field(default_factory=list, validation_alias=AliasChoices("workflows", "pipelines"))
     outcomes: list[str] = Field(default_factory=lambda: ["success"])
+    # Tag builds have no branch; they match `tags` (empty: any tag, like every other list).
+    tags: list[str] = Field(default_factory=list)
+    # Code from a fork (a pull request's head repository differs) runs only where a route asks for it:
+    # a fork's `main` is not the repository's `main`.
+    forks: bool = False
+    # GitLab child pipelines run for the same commit as their parent, which already started the job.
+    child_pipelines: bool = False
 
     @model_validator(mode="before")
     @classmethod

@@ -7,10 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from botocore.exceptions import BotoCoreError, ClientError
 
-from testrelay.aws.queue import send_jobs
+from testrelay.aws.queue import EnqueueFailed, send_jobs
 from testrelay.aws.secrets import webhook_secret
 from testrelay.ci.base import Ignored
+from testrelay.ci.boundary import parse_delivery
 from testrelay.ci.registry import PROVIDERS
 from testrelay.errors import AuthenticationFailed, InvalidPayload
 from testrelay.models.job import Job
@@ -25,6 +27,10 @@ class Answer:
     body: dict[str, Any] = field(default_factory=dict)
 
 
+# The one 5xx a CI gets for a delivery testrelay could not take right now (README "answers").
+REDELIVER = Answer(503, {"status": "error", "message": "jobs could not be queued; redeliver later"})
+
+
 def receive(provider_name: str, headers: Mapping[str, str], body: bytes) -> Answer:
     headers = {name.lower(): value for name, value in headers.items()}
     provider = PROVIDERS.get(provider_name)
@@ -32,14 +38,20 @@ def receive(provider_name: str, headers: Mapping[str, str], body: bytes) -> Answ
         return Answer(404, {"status": "unknown_provider", "message": f"no webhook for {provider_name!r}"})
 
     try:
-        provider.authenticate(headers, body, webhook_secret(provider_name))
+        credential = webhook_secret(provider_name)
+    except (ClientError, BotoCoreError) as exc:
+        # Secrets Manager throttled or out of reach: the delivery is fine, it can come again.
+        logger.error("webhook secret not read", provider=provider_name, error=type(exc).__name__)
+        return REDELIVER
+    try:
+        provider.authenticate(headers, body, credential)
     except AuthenticationFailed as exc:
         metrics.add_metric(name="WebhookRejected", unit=MetricUnit.Count, value=1)
         logger.warning("webhook rejected", provider=provider_name, reason=str(exc))
         return Answer(401, {"status": "unauthorized", "message": str(exc)})
 
     try:
-        parsed = provider.parse(headers, body)
+        parsed = parse_delivery(provider, headers, body)
     except InvalidPayload as exc:
         logger.warning("webhook body invalid", provider=provider_name, reason=str(exc))
         metrics.add_metric(name="WebhookInvalid", unit=MetricUnit.Count, value=1)
@@ -67,7 +79,11 @@ def receive(provider_name: str, headers: Mapping[str, str], body: bytes) -> Answ
         return Answer(200, {"status": "ignored", **delivery, "reason": reason})
 
     jobs = [Job.for_event(event, route.action()) for route in matched]
-    send_jobs(get_settings().require("jobs_queue_url"), jobs)
+    try:
+        send_jobs(get_settings().require("jobs_queue_url"), jobs)
+    except EnqueueFailed as exc:
+        logger.error("jobs not enqueued", **delivery, error=str(exc))
+        return REDELIVER
     logger.info("jobs enqueued", **delivery, jobs=[job.id for job in jobs])
     metrics.add_metric(name="JobsEnqueued", unit=MetricUnit.Count, value=len(jobs))
     return Answer(202, {"status": "accepted", **delivery, "jobs": [job.id for job in jobs]})
