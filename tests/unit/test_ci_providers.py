@@ -132,8 +132,9 @@ def test_event_copies_are_the_vendor_bytes() -> None:
     for provider, shared in SHARED_FOLDERS.items():
         originals = sorted((SHARED_FIXTURES / shared).glob("*.json"))
         assert originals, shared
-        copies = sorted(path.name for path in (EVENTS / provider).glob("*.json"))
-        assert copies == [path.name for path in originals], provider
+        # events/ holds more payloads than the shared set (events/README.md); never fewer or other bytes.
+        copies = {path.name for path in (EVENTS / provider).glob("*.json")}
+        assert {path.name for path in originals} <= copies, provider
         for original in originals:
             assert (EVENTS / provider / original.name).read_bytes() == original.read_bytes(), original
 

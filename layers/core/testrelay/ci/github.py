@@ -65,9 +65,9 @@ class GitHubProvider:
         repository = string(payload, "repository.full_name", required=True)
         # A pull request from a fork runs the fork's code under the fork's branch names; its
         # `pull_requests` list is empty, so `head_repository` is the only sign of it.
-        head_repository = string(run, "head_repository.full_name")
+        head_repository = string(payload, "workflow_run.head_repository.full_name")
         fork = head_repository is not None and head_repository != repository
-        conclusion = string(run, "conclusion")
+        conclusion = string(payload, "workflow_run.conclusion")
         run_number = run.get("run_number")
         if run_number is not None and (isinstance(run_number, bool) or not isinstance(run_number, int)):
             raise InvalidPayload("field 'workflow_run.run_number' must be a number")
@@ -76,15 +76,15 @@ class GitHubProvider:
             event=event,
             delivery_key=delivery,
             repository=repository,
-            branch=string(run, "head_branch"),
+            branch=string(payload, "workflow_run.head_branch"),
             pull_request=_pull_request(run),
             fork=fork,
             head_repository=head_repository if fork else None,
-            commit_sha=string(run, "head_sha", required=True),
-            pipeline_id=identifier(run, "id"),
-            pipeline_name=string(run, "name") or "",
+            commit_sha=string(payload, "workflow_run.head_sha", required=True),
+            pipeline_id=identifier(payload, "workflow_run.id"),
+            pipeline_name=string(payload, "workflow_run.name") or "",
             run_number=run_number,
-            run_url=string(run, "html_url"),
+            run_url=string(payload, "workflow_run.html_url"),
             outcome=normalise(CONCLUSIONS, conclusion) if conclusion else None,
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 # Limits of a normalised field (README "Webhook limits"): far above what any CI sends (Git refs and
 # GitHub/GitLab names stop at 255 bytes), low enough that a job message stays far below SQS's 256 KiB.
@@ -13,8 +13,11 @@ MAX_URL = 4096
 MAX_INT = 2**63 - 1  # DynamoDB and the vendors' APIs take 64-bit integers at most
 
 
-def _encodable(value: str) -> str:
+def _encodable(value: object) -> object:
     # json.loads accepts a lone surrogate ("\ud800"); the job's JSON on the queue could not carry it.
+    # Checked before pydantic's own string checks, so the reason names the problem.
+    if not isinstance(value, str):
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -22,8 +25,8 @@ def _encodable(value: str) -> str:
     return value
 
 
-Text = Annotated[str, Field(max_length=MAX_TEXT), AfterValidator(_encodable)]
-Url = Annotated[str, Field(max_length=MAX_URL), AfterValidator(_encodable)]
+Text = Annotated[str, Field(max_length=MAX_TEXT), BeforeValidator(_encodable)]
+Url = Annotated[str, Field(max_length=MAX_URL), BeforeValidator(_encodable)]
 
 
 class CiEvent(BaseModel):
