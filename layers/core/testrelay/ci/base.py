@@ -197,7 +197,9 @@ def integer(data: Any, *paths: str) -> int | None:
 
 def body_digest(*parts: object) -> str:
     """A dedupe key from stable body fields, for CIs whose delivery id changes on retry."""
-    return hashlib.sha256("\0".join("" if p is None else str(p) for p in parts).encode()).hexdigest()[:32]
+    # surrogatepass: a lone surrogate from the body must not break hashing (the event refuses it later).
+    joined = "\0".join("" if p is None else str(p) for p in parts)
+    return hashlib.sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 TAG_PREFIX = "refs/tags/"
