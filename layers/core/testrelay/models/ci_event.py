@@ -34,7 +34,7 @@ class CiEvent(BaseModel):
 
     provider: Text = Field(description="CI provider key, e.g. 'github'")
     event: Text = Field(description="provider event name, e.g. 'workflow_run'")
-    delivery_key: Text = Field(min_length=1, description="the provider's dedupe key for this delivery")
+    delivery_key: Url = Field(min_length=1, description="the provider's dedupe key (a Jenkins build URL, say)")
     repository: Text = Field(min_length=1, description="owner/name or the provider's project path")
     branch: Text | None = Field(default=None, description="None for tag builds (see `tag`)")
     tag: Text | None = Field(default=None, description="the tag a tag build ran for")
