@@ -96,8 +96,8 @@ def _json_body(headers: Mapping[str, str], body: bytes) -> bytes:
         return body
     try:
         fields = parse_qs(body.decode("ascii"), strict_parsing=True, max_num_fields=10)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidPayload(f"form body does not parse ({FORM}): {exc}") from exc
+    except ValueError as exc:  # not ASCII, a malformed field, too many fields; the text is not echoed
+        raise InvalidPayload(f"form body does not parse as {FORM} with one 'payload' field") from exc
     values = fields.get("payload") or []
     if len(values) != 1:
         raise InvalidPayload(f"form body ({FORM}) must hold exactly one 'payload' field")
