@@ -13,7 +13,6 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 from testrelay.aws import queue
 from testrelay.aws.secrets import forget_cached_secrets
 from testrelay.ci.registry import PROVIDERS
-from testrelay.relay import intake
 from testrelay_local.apigw import http_api_event
 from testrelay_local.functions import load_handler
 from testrelay_local.signing import basic_auth_headers, github_headers, gitlab_headers
@@ -156,17 +155,6 @@ def test_any_queue_failure_is_the_503_redeliver_answer(stack: Stack, monkeypatch
     # Then the CI is told to redeliver later, the documented answer
     assert status == 503
     assert answer["message"] == "jobs could not be queued; redeliver later"
-
-
-def test_secrets_manager_out_of_reach_is_the_503_redeliver_answer(stack: Stack, monkeypatch: Any) -> None:
-    def unreachable(provider: str) -> None:
-        raise EndpointConnectionError(endpoint_url="https://secretsmanager.us-east-1.amazonaws.com")
-
-    monkeypatch.setattr(intake, "webhook_secret", unreachable)
-    body = github_fixture("workflow_run.completed.payload.json")
-    status, _ = _post(body, github_headers(WEBHOOK_SECRET, body, "workflow_run"))
-    assert status == 503
-    assert stack.queued() == []
 
 
 def test_a_1_mb_field_is_a_400_naming_the_limit_and_enqueues_nothing(stack: Stack) -> None:

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from botocore.exceptions import BotoCoreError, ClientError
 
 from testrelay.aws.queue import EnqueueFailed, send_jobs
 from testrelay.aws.secrets import webhook_secret
@@ -27,10 +26,6 @@ class Answer:
     body: dict[str, Any] = field(default_factory=dict)
 
 
-# The one 5xx a CI gets for a delivery testrelay could not take right now (README "answers").
-REDELIVER = Answer(503, {"status": "error", "message": "jobs could not be queued; redeliver later"})
-
-
 def receive(provider_name: str, headers: Mapping[str, str], body: bytes) -> Answer:
     headers = {name.lower(): value for name, value in headers.items()}
     provider = PROVIDERS.get(provider_name)
@@ -38,13 +33,7 @@ def receive(provider_name: str, headers: Mapping[str, str], body: bytes) -> Answ
         return Answer(404, {"status": "unknown_provider", "message": f"no webhook for {provider_name!r}"})
 
     try:
-        credential = webhook_secret(provider_name)
-    except (ClientError, BotoCoreError) as exc:
-        # Secrets Manager throttled or out of reach: the delivery is fine, it can come again.
-        logger.error("webhook secret not read", provider=provider_name, error=type(exc).__name__)
-        return REDELIVER
-    try:
-        provider.authenticate(headers, body, credential)
+        provider.authenticate(headers, body, webhook_secret(provider_name))
     except AuthenticationFailed as exc:
         metrics.add_metric(name="WebhookRejected", unit=MetricUnit.Count, value=1)
         logger.warning("webhook rejected", provider=provider_name, reason=str(exc))
@@ -82,8 +71,10 @@ def receive(provider_name: str, headers: Mapping[str, str], body: bytes) -> Answ
     try:
         send_jobs(get_settings().require("jobs_queue_url"), jobs)
     except EnqueueFailed as exc:
+        # The one 5xx a CI gets for a delivery (README "answers"): job ids are deterministic, so the
+        # jobs of a batch that did go through are not started again by the redelivery.
         logger.error("jobs not enqueued", **delivery, error=str(exc))
-        return REDELIVER
+        return Answer(503, {"status": "error", "message": "jobs could not be queued; redeliver later"})
     logger.info("jobs enqueued", **delivery, jobs=[job.id for job in jobs])
     metrics.add_metric(name="JobsEnqueued", unit=MetricUnit.Count, value=len(jobs))
     return Answer(202, {"status": "accepted", **delivery, "jobs": [job.id for job in jobs]})
