@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
-from testrelay.aws import queue
+from testrelay.aws import queue, secrets
 from testrelay.aws.secrets import forget_cached_secrets
 from testrelay.ci.registry import PROVIDERS
 from testrelay_local.apigw import http_api_event
@@ -155,6 +155,38 @@ def test_any_queue_failure_is_the_503_redeliver_answer(stack: Stack, monkeypatch
     # Then the CI is told to redeliver later, the documented answer
     assert status == 503
     assert answer["message"] == "jobs could not be queued; redeliver later"
+
+
+class _UnavailableSecretsManager:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def get_secret_value(self, **_: Any) -> dict[str, Any]:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (ClientError({"Error": {"Code": "ThrottlingException"}}, "GetSecretValue"), 503),
+        (EndpointConnectionError(endpoint_url="https://secretsmanager.us-east-1.amazonaws.com"), 503),
+        (ClientError({"Error": {"Code": "AccessDeniedException"}}, "GetSecretValue"), 500),
+    ],
+    ids=["throttled", "unreachable", "access-denied"],
+)
+def test_a_secrets_manager_outage_is_503_and_a_denied_read_stays_500(
+    stack: Stack, monkeypatch: Any, error: Exception, status: int
+) -> None:
+    # Given Secrets Manager failing the webhook-secret read (an outage, or a policy that denies it)
+    monkeypatch.setattr(secrets, "client", lambda name: _UnavailableSecretsManager(error))
+    forget_cached_secrets()
+    body = github_fixture("workflow_run.completed.payload.json")
+    # When a delivery comes in
+    answer_status, answer = _post(body, github_headers(WEBHOOK_SECRET, body, "workflow_run"))
+    # Then an outage asks the CI to redeliver later; a denied read is a configuration fault; nothing is queued
+    assert answer_status == status
+    assert ("redeliver later" in answer["message"]) == (status == 503)
+    assert stack.queued() == []
 
 
 def test_a_1_mb_field_is_a_400_naming_the_limit_and_enqueues_nothing(stack: Stack) -> None:
