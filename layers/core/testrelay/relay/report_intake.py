@@ -122,7 +122,7 @@ def receive_report(route_name: str, headers: Mapping[str, str], query: Mapping[s
                 "delivery_id is not accepted in the query (it is not signed); a report sent in the request "
                 "dedupes on its content, an uploaded one on its signed completion"
             )
-        cases = sum(1 for _ in parse_report(io.BytesIO(body)))
+        cases = sum(1 for _ in parse_report(io.BytesIO(body), route.junit))
     except InvalidPayload as exc:
         return _invalid(route_name, exc)
     job = context.job(route, "sha256:" + hashlib.sha256(body).hexdigest())
