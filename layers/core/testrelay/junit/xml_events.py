@@ -19,6 +19,7 @@ from xml.parsers import expat
 from testrelay.errors import InvalidPayload
 
 CHUNK = 64 * 1024
+DECLARATION_ROOM = 1024
 # Encodings expat decodes itself, as codecs.lookup names them; every other one goes through Python.
 _EXPAT_NATIVE = frozenset({"utf-8", "utf-16", "utf-16-le", "utf-16-be"})
 # The encoding named in an ASCII-compatible XML declaration (after an optional UTF-8 BOM). A UTF-16
@@ -63,10 +64,21 @@ def _decoder(head: bytes) -> Callable[[bytes, bool], str] | None:
     return decode
 
 
+def _head(stream: IO[bytes]) -> bytes:
+    """The first chunk, long enough to hold the XML declaration even from a stream that reads short."""
+    head = stream.read(CHUNK)
+    while head and len(head) < DECLARATION_ROOM:
+        more = stream.read(CHUNK)
+        if not more:
+            break
+        head += more
+    return head
+
+
 def xml_events(stream: IO[bytes]) -> Iterator[Event]:
     """Every element's start and end, in document order, as the stream is read. Raises InvalidPayload on
     a DOCTYPE or an encoding that cannot be read; expat.ExpatError on malformed XML."""
-    head = stream.read(CHUNK)
+    head = _head(stream)
     decode = _decoder(head)
     # Given an encoding, expat ignores the declared one: the transcoded bytes are UTF-8.
     parser = expat.ParserCreate("UTF-8" if decode else None, namespace_separator="}")
