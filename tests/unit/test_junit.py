@@ -327,3 +327,47 @@ def test_a_large_report_is_parsed_in_bounded_memory() -> None:
     # Then every case comes out, and memory never held more than a sliver of the report
     assert (count, failed) == (cases, len(range(0, cases, 7)))
     assert peak < 2 * 1024 * 1024, f"peak {peak:,} bytes"
+
+
+def test_megabytes_of_output_in_one_case_are_not_held() -> None:
+    # Given one case with 20 MB of <system-out> (a chatty integration test), read as a stream
+    output = b"x" * (20 * 1024 * 1024)
+    report = (
+        b"<testsuite name='s'><testcase name='chatty'><system-out>" + output + b"</system-out></testcase></testsuite>"
+    )
+    tracemalloc.start()
+    try:
+        [result] = parse_report(io.BytesIO(report))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Then the case is read, and its output never was
+    assert result.status is CaseStatus.PASSED
+    assert peak < 2 * 1024 * 1024, f"peak {peak:,} bytes"
+
+
+@pytest.mark.parametrize(
+    ("report", "expected"),
+    [
+        # A UTF-8 byte order mark (Windows tools write one)
+        (b"\xef\xbb\xbf<?xml version='1.0' encoding='utf-8'?><testsuite><testcase name='a'/></testsuite>", "PASSED"),
+        # A UTF-16 report with its byte order mark (PowerShell's default)
+        (
+            "<?xml version='1.0' encoding='utf-16'?><testsuite><testcase name='a'/></testsuite>".encode("utf-16"),
+            "PASSED",
+        ),
+        # A <testcase> straight under <testsuites>, outside any suite
+        (
+            b"<testsuites><testcase name='a' classname='c'><skipped message='no GPU'/></testcase></testsuites>",
+            "SKIPPED",
+        ),
+        # Time attributes are not read: a thousands separator or an empty time changes nothing
+        (b"<testsuite time='1,234.5'><testcase name='a' time=''><error/></testcase></testsuite>", "ERROR"),
+        # Surefire's reruns: failed every time (<failure> and <rerunFailure>), or passed on a rerun
+        (b"<testsuite><testcase name='a'><failure/><rerunFailure/><rerunFailure/></testcase></testsuite>", "FAILED"),
+        (b"<testsuite><testcase name='a'><flakyFailure/><flakyError/></testcase></testsuite>", "PASSED"),
+    ],
+)
+def test_shapes_met_in_the_corpora_read_as_a_careful_reader_reads_them(report: bytes, expected: str) -> None:
+    [result] = _parse_bytes(report)
+    assert result.result == expected

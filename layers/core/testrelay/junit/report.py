@@ -40,6 +40,8 @@ ROOTS = frozenset({"testsuites", "testsuite"})
 SUITE_LEVEL = "suite-level error"
 _SUITE_OUTCOMES = {"error": "ERROR", "failure": "FAILED"}
 _ID_SEPARATORS = re.compile(r"[\s,;]+")
+# The only text read: a property's value may be its text. Output and stack traces are not results.
+TEXT_OF = frozenset({"property"})
 
 
 @dataclass
@@ -100,7 +102,7 @@ def parse_report(stream: IO[bytes], reading: JunitReading | None = None) -> Iter
     in_case = 0
     count = 0
     try:
-        for event, element in xml_events(stream):
+        for event, element in xml_events(stream, TEXT_OF):
             tag = local_name(element.tag)
             if event == "start":
                 if not stack and tag not in ROOTS:

@@ -75,9 +75,11 @@ def _head(stream: IO[bytes]) -> bytes:
     return head
 
 
-def xml_events(stream: IO[bytes]) -> Iterator[Event]:
-    """Every element's start and end, in document order, as the stream is read. Raises InvalidPayload on
-    a DOCTYPE or an encoding that cannot be read; expat.ExpatError on malformed XML."""
+def xml_events(stream: IO[bytes], text_of: frozenset[str]) -> Iterator[Event]:
+    """Every element's start and end, in document order, as the stream is read. Elements keep their text
+    only when their (local) name is in `text_of`: a case's megabytes of <system-out> or stack trace are
+    never held. Raises InvalidPayload on a DOCTYPE or an encoding that cannot be read; expat.ExpatError
+    on malformed XML."""
     head = _head(stream)
     decode = _decoder(head)
     # Given an encoding, expat ignores the declared one: the transcoded bytes are UTF-8.
@@ -87,9 +89,23 @@ def xml_events(stream: IO[bytes]) -> Iterator[Event]:
     pending: list[Event] = []
     parser.StartDoctypeDeclHandler = _refuse_doctype
     parser.EntityDeclHandler = _refuse_doctype
-    parser.StartElementHandler = lambda tag, attrs: pending.append(("start", builder.start(tag, attrs)))
-    parser.EndElementHandler = lambda tag: pending.append(("end", builder.end(tag)))
-    parser.CharacterDataHandler = builder.data
+    keeps_text: list[bool] = []
+
+    def start(tag: str, attributes: dict[str, str]) -> None:
+        keeps_text.append(tag.rsplit("}", 1)[-1] in text_of)
+        pending.append(("start", builder.start(tag, attributes)))
+
+    def end(tag: str) -> None:
+        keeps_text.pop()
+        pending.append(("end", builder.end(tag)))
+
+    def data(text: str) -> None:
+        if keeps_text and keeps_text[-1]:
+            builder.data(text)
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = data
 
     def feed(chunk: bytes, final: bool) -> None:
         data = decode(chunk, final).encode("utf-8") if decode else chunk
