@@ -124,6 +124,9 @@ def test_errors_outside_any_test_case_are_a_result_of_the_suite() -> None:
     # And a suite whose only result is such an error is read, not refused for holding no test case
     [alone] = _parse("testreports-jl-suite-error.xml")
     assert (alone.name, alone.status) == ("Top level tests (suite-level error)", CaseStatus.FAILED)
+    # And so is a suite with no case that counts an error only in its attributes (a TAP script that died)
+    [died] = _parse("tap-formatter-junit-die.xml")
+    assert (died.name, died.result) == ("data_tests_die (suite-level error)", "ERROR")
 
 
 def test_a_title_in_classname_does_not_name_the_suite() -> None:

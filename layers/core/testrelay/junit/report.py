@@ -8,9 +8,13 @@ the `<testcase>` (pytest's `record_property`, JUnit 5's reporting entries, Suref
 describe the whole suite (environment, host), so they are not read as case ids.
 
 An `<error>` or `<failure>` directly in a `<testsuite>` (TestReports.jl for an exception outside any test,
-setup failures) is a result of its own: one ERROR (or FAILED) case named "<suite> (suite-level error)".
-The suite's cases keep the results the runner gave them: those that ran did pass or fail, and they were
-streamed out before the suite's end anyway.
+setup failures) is a result of its own: one ERROR case named "<suite> (suite-level error)", or a FAILED
+"<suite> (suite-level failure)" when the suite has only `<failure>`s. The suite's cases keep the results
+the runner gave them: those that ran did pass or fail, and they were streamed out before the suite's end
+anyway. So is a suite that holds no case at all but counts errors or failures in its attributes (a TAP
+script that died before its first test). Attribute counts of suites that do hold cases are not read:
+runners disagree with their own elements too often (Nette Tester counts a <failure> as an error,
+GoogleTest leaves its setup failures out).
 
 Each JUnit case becomes a CaseResult with `case_id` 0 (it has no Testsigma id), its name as `name`, its
 suite as `suite`, and the ids it declares (and, when the route reads trcli's conventions, its TestRail
@@ -37,7 +41,6 @@ from testrelay.sync.status_map import relay_status
 
 ID_PROPERTIES = frozenset({"test_case_id", "test_case_ids", "testcase_id", "case_id", "case_ids"})
 ROOTS = frozenset({"testsuites", "testsuite"})
-SUITE_LEVEL = "suite-level error"
 _SUITE_OUTCOMES = {"error": "ERROR", "failure": "FAILED"}
 _ID_SEPARATORS = re.compile(r"[\s,;]+")
 # The only text read: a property's value may be its text. Output and stack traces are not results.
@@ -48,8 +51,22 @@ TEXT_OF = frozenset({"property"})
 class _Suite:
     name: str | None
     """The nearest named suite: this one's name, or its parent's."""
+    declared: str | None
+    """ERROR or FAILED when its `errors` or `failures` attribute counts any."""
     outcomes: list[str] = field(default_factory=list)
     """Its own <error>/<failure> children, outside any test case."""
+    results: int = 0
+    """Results read inside it, nested suites' included."""
+
+
+def _declared_outcome(suite: ET.Element) -> str | None:
+    for attribute, outcome in (("errors", "ERROR"), ("failures", "FAILED")):
+        try:
+            if float(suite.get(attribute) or 0) > 0:
+                return outcome
+        except ValueError:
+            continue
+    return None
 
 
 def _properties(case: ET.Element) -> Iterator[tuple[str, str]]:
@@ -88,7 +105,8 @@ def _case_result(case: ET.Element, suite: str | None, reading: JunitReading) -> 
 
 def _suite_result(suite: _Suite) -> CaseResult:
     result = worst(suite.outcomes)
-    name = f"{suite.name or 'unnamed suite'} ({SUITE_LEVEL})"
+    kind = "error" if result == "ERROR" else "failure"
+    name = f"{suite.name or 'unnamed suite'} (suite-level {kind})"
     return CaseResult(case_id=0, name=name, result=result, status=relay_status(result), suite=suite.name)
 
 
@@ -108,7 +126,8 @@ def parse_report(stream: IO[bytes], reading: JunitReading | None = None) -> Iter
                 if not stack and tag not in ROOTS:
                     raise InvalidPayload(f"JUnit report root is <{tag}>, expected <testsuites> or <testsuite>")
                 if tag == "testsuite" and not in_case:
-                    suites.append(_Suite(suite_name(element) or (suites[-1].name if suites else None)))
+                    name = suite_name(element) or (suites[-1].name if suites else None)
+                    suites.append(_Suite(name, _declared_outcome(element)))
                 if in_case or tag == "testcase":
                     in_case += 1
                 stack.append(element)
@@ -120,12 +139,21 @@ def parse_report(stream: IO[bytes], reading: JunitReading | None = None) -> Iter
                     # A child of a case: the case reads it when it ends.
                     continue
                 count += 1
+                if suites:
+                    suites[-1].results += 1
                 yield _case_result(element, suites[-1].name if suites else None, reading)
             elif tag == "testsuite":
                 suite = suites.pop()
+                if not suite.outcomes and not suite.results and suite.declared:
+                    # No case at all, yet errors counted: TAP::Formatter::JUnit's script that died
+                    # before its first test says so only in the attribute (and <system-err>).
+                    suite.outcomes.append(suite.declared)
                 if suite.outcomes:
                     count += 1
+                    suite.results += 1
                     yield _suite_result(suite)
+                if suites:
+                    suites[-1].results += suite.results
             elif tag in _SUITE_OUTCOMES and suites and stack and local_name(stack[-1].tag) == "testsuite":
                 suites[-1].outcomes.append(_SUITE_OUTCOMES[tag])
             # Done with this element: drop it from its parent so the tree never grows.
