@@ -136,6 +136,11 @@ def test_a_title_in_classname_does_not_name_the_suite() -> None:
         "Config files default config projectUTCOffset should be a callable with current UTC offset",
         "default config",
     )
+    # Cypress (here run by saucectl): the suite is the spec file, not the title two specs share
+    assert [(r.name, r.suite) for r in _parse("cypress-saucectl.xml")][:2] == [
+        ("Component 1 Verify page structure", "Firefox - test_suite_1.cy.js"),
+        ("Component 2 Verify page structure", "Firefox - test_suite_2.cy.js"),
+    ]
     # Nette Tester writes the same text in both: the unnamed enclosing suite names no suite either
     assert {r.suite for r in _parse("nette-tester.xml")} == {None}
 
