@@ -2,7 +2,7 @@
 
 A case without a name is still a result, often the one that matters most: Surefire 3 writes
 `<testcase name="" classname="com.acme.FooTest">` with the error when `@BeforeAll` fails, GoogleTest
-`name="" classname=""` for a failing SetUpTestSuite, kotest and jest for empty titles. It is named after
+`name="" classname=""` for a failing SetUpTestSuite, jest for an empty title. It is named after
 its classname (else its suite), and the name says it had none: "com.acme.FooTest (test case without a name)".
 
 The suite is the `classname`, except where the runner put the test's title there: mocha-junit-reporter
