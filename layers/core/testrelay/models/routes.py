@@ -221,6 +221,25 @@ class TestsigmaOverrideTarget(_Strict):
 Target = Annotated[TestsigmaTmTarget | BrowserStackTmTarget | TestsigmaOverrideTarget, Field(discriminator="kind")]
 
 
+class JunitReading(_Strict):
+    """How a route reads the JUnit reports sent to it (`POST /reports/junit/{route}`); off by default."""
+
+    trcli_ids: bool = Field(
+        default=False,
+        description="read TestRail CLI's case ids: C123 in a test's name, <property name='test_id' value='C123'>",
+    )
+    trcli_id_format: str = Field(
+        default="C{id}", description="the case id token a trcli id becomes for matching, e.g. TC-{id} or {id}"
+    )
+
+    @field_validator("trcli_id_format")
+    @classmethod
+    def _one_id_placeholder(cls, value: str) -> str:
+        if template_fields(value) != {"id"}:
+            raise ValueError("must hold the placeholder {id} and no other, e.g. C{id}")
+        return value
+
+
 class RouteAction(_Strict):
     """What a matched route does; copied into each job."""
 
@@ -229,6 +248,7 @@ class RouteAction(_Strict):
     polling: Polling = Field(default_factory=Polling)
     targets: list[Target] = Field(default_factory=list)
     report_to_ci: bool = True
+    junit: JunitReading = Field(default_factory=JunitReading)
 
     _name = field_validator("name")(_check_name)
 
