@@ -12,16 +12,21 @@ from pathlib import Path
 from typing import Any
 
 from testrelay.routing import load_routes
+from testrelay_local.cli_errors import FAILED, OK, CliError
 from testrelay_local.functions import ROOT
 from testrelay_local.junit_push import DIRECT_LIMIT, push_junit
 from testrelay_local.junit_push import local_defaults as local_push_defaults
 from testrelay_local.operations import (
+    TROUBLE,
+    already_recorded,
     enqueue,
     fire_schedule,
+    job_reason,
     list_jobs,
     redrive,
     resync_job,
     show_job,
+    target_reason,
 )
 from testrelay_local.progress import follow
 from testrelay_local.schedules_sync import sync
@@ -34,26 +39,35 @@ def _target(args: argparse.Namespace) -> StackTarget:
     return connect(args.stack, args.region)
 
 
-def _print(args: argparse.Namespace, data: Any, text: str) -> None:
+def emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    """The command's one answer on stdout: JSON under --json, else text."""
     print(json.dumps(data, indent=2, default=str) if args.json else text)
 
 
+def note(args: argparse.Namespace, line: str) -> None:
+    """A progress line: stdout for a person, stderr under --json so stdout stays one JSON document."""
+    print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
+
+
+def readable(path: Path) -> Path:
+    """Fails now, naming the path, rather than after a connection was made."""
+    with path.open("rb"):
+        return path
+
+
 def cmd_jobs(args: argparse.Namespace) -> int:
-    jobs = list_jobs(_target(args), args.limit)
+    jobs = [{**j, "reason": job_reason(j)} for j in list_jobs(_target(args), args.limit)]
     rows = [
         f"{j['job_id']:<45} {j.get('state', ''):<10} {j.get('route', ''):<20} "
         f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(int(j.get('created_at', 0))))}  {j.get('summary', '')}"
+        + (f"  reason: {j['reason']}" if j["reason"] else "")
         for j in jobs
     ]
-    _print(args, jobs, "\n".join(rows) or "no jobs")
-    return 0
+    emit(args, jobs, "\n".join(rows) or "no jobs")
+    return OK
 
 
-def cmd_job(args: argparse.Namespace) -> int:
-    job = show_job(_target(args), args.job_id)
-    if job is None:
-        print(f"no job {args.job_id}")
-        return 1
+def _job_lines(job: dict[str, Any]) -> list[str]:
     run = job.get("testsigma_run") or {}
     lines = [
         f"job       {job['job_id']} ({job.get('kind')}, route {job.get('route')})",
@@ -64,37 +78,88 @@ def cmd_job(args: argparse.Namespace) -> int:
         f"counts    {job.get('summary', '-')}",
     ]
     for outcome in job.get("targets") or []:
+        reason = target_reason(outcome)
         lines.append(
             f"target    {outcome.get('target')}: {outcome.get('status')}, {outcome.get('written', 0)} written, "
-            f"{outcome.get('unmatched', 0)} unmatched, run {outcome.get('run_id')}"
+            f"{outcome.get('unmatched', 0)} unmatched, run {outcome.get('run_id') or '-'}"
+            + (f"; reason: {reason}" if reason else "")
         )
     if job.get("error"):
         lines.append(f"error     {job['error']}")
-    _print(args, job, "\n".join(lines))
-    return 0 if job.get("state") != "failed" else 1
+    return lines
+
+
+def job_failed(job: dict[str, Any]) -> bool:
+    targets = job.get("targets") or []
+    return job.get("state") == "failed" or any(o.get("status") in TROUBLE for o in targets)
+
+
+def cmd_job(args: argparse.Namespace) -> int:
+    target = _target(args)
+    job = show_job(target, args.job_id)
+    if job is None:
+        raise CliError(f"no job {args.job_id!r} in {target.name}: `testrelay jobs` lists the recent ones")
+    failed = job_failed(job)
+    reason = job_reason(job)
+    # Exits non-zero when the job or any target failed; the JSON then carries `error` like every failure.
+    emit(args, {**job, "reason": reason, **({"error": reason} if failed else {})}, "\n".join(_job_lines(job)))
+    return FAILED if failed else OK
+
+
+def _wait_for_execution(target: StackTarget, job_id: str, timeout: float) -> str:
+    sfn = target.client("stepfunctions")
+    arn = target.output("StateMachineArn").replace(":stateMachine:", ":execution:") + f":{job_id}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            sfn.describe_execution(executionArn=arn)
+            return arn
+        except sfn.exceptions.ExecutionDoesNotExist:
+            if time.monotonic() > deadline:
+                raise CliError(
+                    f"job {job_id} was not dispatched within {timeout:.0f}s: `testrelay job {job_id}` shows it later, "
+                    "`testrelay redrive --dry-run` whether it rests in the DLQ",
+                    FAILED,
+                ) from None
+            time.sleep(0.5)
 
 
 def cmd_resync(args: argparse.Namespace) -> int:
     target = _target(args)
     job = resync_job(str(args.routes), args.route, args.run_id, again=args.again)
-    enqueue(target, job)
-    _print(args, {"job_id": job.id, "run_id": args.run_id}, f"queued result-sync job {job.id} for run {args.run_id}")
+    answer: dict[str, Any] = {"job_id": job.id, "run_id": args.run_id}
+    existing = show_job(target, job.id)
+    if existing is not None:
+        # A repeat is not an error (the run is synced), but it starts nothing, and says so.
+        answer |= {"started": False, "state": existing.get("state")}
+        note(
+            args,
+            f"run {args.run_id} was already synced by job {job.id} (state {existing.get('state')}): "
+            "nothing started; --again re-syncs it",
+        )
+    else:
+        enqueue(target, job)
+        answer["started"] = True
+        note(args, f"queued result-sync job {job.id} for run {args.run_id}")
     if not args.wait:
-        return 0
+        if args.json:
+            emit(args, answer, "")
+        return OK
     sfn = target.client("stepfunctions")
-    arn = target.output("StateMachineArn").replace(":stateMachine:", ":execution:") + f":{job.id}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            sfn.describe_execution(executionArn=arn)
-            break
-        except sfn.exceptions.ExecutionDoesNotExist:
-            if time.monotonic() > deadline:
-                print("the job was not dispatched within 60 s; see `testrelay job`")
-                return 1
-            time.sleep(0.5)
-    execution = follow(sfn, arn, print, timeout=args.timeout)
-    return 0 if execution["status"] == "SUCCEEDED" else 1
+    try:
+        execution = follow(sfn, _wait_for_execution(target, job.id, 60), lambda line: note(args, line), args.timeout)
+    except TimeoutError:
+        raise CliError(
+            f"job {job.id} still runs after {args.timeout:.0f}s: `testrelay job {job.id}` shows it later", FAILED
+        ) from None
+    record = show_job(target, job.id) or {}
+    answer |= {"status": execution["status"], "state": record.get("state"), "reason": job_reason(record)}
+    failed = execution["status"] != "SUCCEEDED" or job_failed(record)
+    if failed:
+        answer["error"] = f"job {job.id} {execution['status'].lower()}: {answer['reason'] or 'see `testrelay job`'}"
+    text = f"job {job.id} {execution['status'].lower()}" + (f": {answer['reason']}" if answer["reason"] else "")
+    emit(args, answer, text)
+    return FAILED if failed else OK
 
 
 def cmd_redrive(args: argparse.Namespace) -> int:
@@ -108,22 +173,37 @@ def cmd_redrive(args: argparse.Namespace) -> int:
         print(json.dumps([asdict(m) for m in moved], indent=2))
     elif not moved:
         print("the DLQ is empty")
-    return 0
+    return OK
 
 
 def cmd_schedule_fire(args: argparse.Namespace) -> int:
-    result = fire_schedule(_target(args), args.name, args.time)
-    _print(args, result, f"schedule {args.name} fired for {result['scheduled_time']}: job {result['job_id']}")
-    return 0
+    target = _target(args)
+    started = time.time()
+    result = fire_schedule(target, args.name, args.time)
+    earlier = already_recorded(target, result["job_id"], before=started)
+    result["started"] = earlier is None
+    if earlier is None:
+        text = f"schedule {args.name} fired for {result['scheduled_time']}: job {result['job_id']}"
+    else:
+        # Not an error: the firing's job exists (EventBridge may deliver a firing twice), so nothing new runs.
+        result["state"] = earlier.get("state")
+        text = (
+            f"schedule {args.name} already fired for {result['scheduled_time']} (job {result['job_id']}, "
+            f"state {earlier.get('state')}): nothing started; --time names another time"
+        )
+    emit(args, result, text)
+    return OK
 
 
 def cmd_schedules_sync(args: argparse.Namespace) -> int:
     changed = sync(Path(args.template), load_routes(args.routes))
-    print(f"{args.template}: {'schedules updated' if changed else 'already in step with the routes file'}")
-    return 0
+    text = f"{args.template}: {'schedules updated' if changed else 'already in step with the routes file'}"
+    emit(args, {"template": str(args.template), "changed": changed}, text)
+    return OK
 
 
 def cmd_push_junit(args: argparse.Namespace) -> int:
+    readable(args.file)
     url, secret = args.url, args.secret
     if not url and args.stack:
         # The reports API hangs off the same HTTP API as the webhooks.
@@ -132,7 +212,7 @@ def cmd_push_junit(args: argparse.Namespace) -> int:
         url, local_secret = local_push_defaults()
         secret = secret or local_secret
     if not secret:
-        raise ValueError("--secret (or TESTRELAY_SECRET) is needed with --url: the `generic` webhook secret")
+        raise CliError("--secret (or TESTRELAY_SECRET) is needed with --url: the `generic` webhook secret")
     shown = {"percent": -1}
 
     def progress(sent: int, size: int) -> None:
@@ -149,19 +229,20 @@ def cmd_push_junit(args: argparse.Namespace) -> int:
         "run_url": args.run_url,
     }
     limit = -1 if args.upload else DIRECT_LIMIT
-    answer = push_junit(args.file, args.route, url, secret, context, direct_limit=limit, progress=progress)
-    if not args.json:
-        print(file=sys.stderr)
+    try:
+        answer = push_junit(args.file, args.route, url, secret, context, direct_limit=limit, progress=progress)
+    finally:
+        if not args.json and shown["percent"] >= 0:
+            print(file=sys.stderr)  # ends the progress line
     cases = f", {answer['cases']} test cases" if "cases" in answer else ""
-    _print(args, answer, f"report accepted{cases}: job {', '.join(answer.get('jobs') or [])}")
-    return 0
+    emit(args, answer, f"report accepted{cases}: job {', '.join(answer.get('jobs') or [])}")
+    return OK
 
 
 def add_commands(commands: Any) -> None:
     def stack_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--stack", help="deployed stack name (default: the running `testrelay local`)")
         parser.add_argument("--region", help="AWS region of the deployed stack")
-        parser.add_argument("--json", action="store_true", help="machine-readable output")
 
     jobs = commands.add_parser("jobs", help="list recent jobs from the ledger")
     stack_options(jobs)
@@ -205,7 +286,6 @@ def add_commands(commands: Any) -> None:
     push.add_argument(
         "--upload", action="store_true", help=f"use the pre-signed S3 upload (default above {DIRECT_LIMIT:,} bytes)"
     )
-    push.add_argument("--json", action="store_true", help="machine-readable output")
     push.set_defaults(run=cmd_push_junit)
 
     schedule = commands.add_parser("schedule", help="schedule tools")
