@@ -90,7 +90,9 @@ def explain(exc: BaseException) -> str | None:
         return f"cannot connect to {url}: is the relay running there? check --url"
     if isinstance(exc, requests.Timeout):
         return "the relay did not answer in time: retry, or check that it is healthy"
-    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
+    if isinstance(
+        exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema | requests.exceptions.InvalidSchema
+    ):
         problem = str(exc).split(". Perhaps", 1)[0]  # requests' guess at https:// is wrong for a local relay
         return f"{problem}: give a full URL such as http://127.0.0.1:8080/webhooks/github"
     return None

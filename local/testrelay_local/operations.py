@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
@@ -178,10 +179,18 @@ def fire_schedule(target: StackTarget, name: str, scheduled_time: str | None) ->
     return result
 
 
-def already_recorded(target: StackTarget, job_id: str, before: float) -> dict[str, Any] | None:
-    """The job's record when it was created before `before` (an earlier firing or sync); else None.
-    The dispatcher records a job once, so a record older than this command means it started nothing."""
-    job = show_job(target, job_id)
-    if job is None or int(job.get("created_at", 0)) >= int(before):
-        return None
-    return job
+def execution_arn(target: StackTarget, job_id: str) -> str:
+    """Executions are named after their job (the dispatcher's exactly-once start)."""
+    return target.output("StateMachineArn").replace(":stateMachine:", ":execution:") + f":{job_id}"
+
+
+def started_before(target: StackTarget, job_id: str, before: float) -> bool:
+    """True when the job's execution started before `before`: an earlier firing ran it, so this one
+    starts nothing (the dispatcher starts a job once)."""
+    sfn = target.client("stepfunctions")
+    try:
+        described = sfn.describe_execution(executionArn=execution_arn(target, job_id))
+    except sfn.exceptions.ExecutionDoesNotExist:
+        return False
+    started: datetime = described["startDate"]
+    return started.timestamp() < before

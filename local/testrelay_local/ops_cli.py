@@ -18,14 +18,15 @@ from testrelay_local.junit_push import DIRECT_LIMIT, push_junit
 from testrelay_local.junit_push import local_defaults as local_push_defaults
 from testrelay_local.operations import (
     TROUBLE,
-    already_recorded,
     enqueue,
+    execution_arn,
     fire_schedule,
     job_reason,
     list_jobs,
     redrive,
     resync_job,
     show_job,
+    started_before,
     target_reason,
 )
 from testrelay_local.progress import follow
@@ -108,7 +109,7 @@ def cmd_job(args: argparse.Namespace) -> int:
 
 def _wait_for_execution(target: StackTarget, job_id: str, timeout: float) -> str:
     sfn = target.client("stepfunctions")
-    arn = target.output("StateMachineArn").replace(":stateMachine:", ":execution:") + f":{job_id}"
+    arn = execution_arn(target, job_id)
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -125,8 +126,8 @@ def _wait_for_execution(target: StackTarget, job_id: str, timeout: float) -> str
 
 
 def cmd_resync(args: argparse.Namespace) -> int:
+    job = resync_job(str(args.routes), args.route, args.run_id, again=args.again)  # a bad --route fails offline
     target = _target(args)
-    job = resync_job(str(args.routes), args.route, args.run_id, again=args.again)
     answer: dict[str, Any] = {"job_id": job.id, "run_id": args.run_id}
     existing = show_job(target, job.id)
     if existing is not None:
@@ -180,16 +181,16 @@ def cmd_schedule_fire(args: argparse.Namespace) -> int:
     target = _target(args)
     started = time.time()
     result = fire_schedule(target, args.name, args.time)
-    earlier = already_recorded(target, result["job_id"], before=started)
-    result["started"] = earlier is None
-    if earlier is None:
-        text = f"schedule {args.name} fired for {result['scheduled_time']}: job {result['job_id']}"
-    else:
-        # Not an error: the firing's job exists (EventBridge may deliver a firing twice), so nothing new runs.
-        result["state"] = earlier.get("state")
+    repeat = started_before(target, result["job_id"], started)
+    result["started"] = not repeat
+    text = f"schedule {args.name} fired for {result['scheduled_time']}: job {result['job_id']}"
+    if repeat:
+        # Not an error (EventBridge may deliver a firing twice, and that is fine), but visible.
+        record = show_job(target, result["job_id"]) or {}
+        result["state"] = record.get("state")
         text = (
             f"schedule {args.name} already fired for {result['scheduled_time']} (job {result['job_id']}, "
-            f"state {earlier.get('state')}): nothing started; --time names another time"
+            f"state {record.get('state')}): nothing started; --time names another time"
         )
     emit(args, result, text)
     return OK
