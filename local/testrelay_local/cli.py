@@ -26,10 +26,16 @@ from testrelay_local.stack_target import local_state_file, write_local_state
 
 
 def _vendors(choice: str) -> Vendors | None:
-    return Vendors.from_environment() if choice == "real" else None
+    if choice != "real":
+        return None
+    try:
+        return Vendors.from_environment()
+    except ValueError as exc:  # a missing key: the message names it
+        raise CliError(f"{exc}: export them, or use --vendors sandbox") from None
 
 
 def cmd_local(args: argparse.Namespace) -> int:
+    load_routes(args.routes)  # a clear error before anything starts
     runtime = LocalRuntime(
         routes_file=args.routes,
         port=args.port,
@@ -41,7 +47,6 @@ def cmd_local(args: argparse.Namespace) -> int:
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    load_routes(args.routes)  # a clear error before anything starts
     with runtime:
         # The default secret is a published development value; one given with --secret stays unprinted.
         shown = runtime.webhook_secret if args.secret == LOCAL_WEBHOOK_SECRET else "the one given with --secret"
@@ -67,9 +72,11 @@ def cmd_local(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     readable(args.payload)
-    code = run_demo(
-        routes=args.routes, payload=args.payload, vendors=_vendors(args.vendors), emit=lambda line: note(args, line)
-    )
+    vendors = _vendors(args.vendors)
+    try:
+        code = run_demo(routes=args.routes, payload=args.payload, vendors=vendors, emit=lambda line: note(args, line))
+    except TimeoutError as exc:  # a job that never ended: the relay's logs above say where it stopped
+        raise CliError(f"{exc}; the demo gave up", FAILED) from None
     if args.json:
         emit(args, {"succeeded": code == OK}, "")
     return code

@@ -285,3 +285,14 @@ def test_the_installed_command_prints_no_traceback(tmp_path: Path) -> None:
         assert done.returncode == 2
         assert "error" in json.loads(done.stdout)
         assert done.stderr == ""
+
+
+def test_real_vendors_without_their_keys_say_which(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TESTSIGMA_API_KEY", raising=False)
+    for command in ("local", "demo"):
+        code, message = json_error(capsys, command, "--vendors", "real")
+        assert code == 2
+        assert message.startswith("real vendors need at least TESTSIGMA_API_KEY")
+        assert message.endswith(": export them, or use --vendors sandbox")
