@@ -85,6 +85,11 @@ def target_reason(outcome: dict[str, Any]) -> str:
     return str(outcome.get("status"))
 
 
+def job_failed(job: dict[str, Any]) -> bool:
+    """The job failed, or wrote some target only in part or not at all."""
+    return job.get("state") == "failed" or any(o.get("status") in TROUBLE for o in job.get("targets") or [])
+
+
 def job_reason(job: dict[str, Any]) -> str:
     """One line on what went wrong with a job: its error, else its troubled targets; "" when nothing did."""
     if job.get("error"):

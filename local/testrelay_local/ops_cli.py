@@ -17,10 +17,10 @@ from testrelay_local.functions import ROOT
 from testrelay_local.junit_push import DIRECT_LIMIT, push_junit
 from testrelay_local.junit_push import local_defaults as local_push_defaults
 from testrelay_local.operations import (
-    TROUBLE,
     enqueue,
     execution_arn,
     fire_schedule,
+    job_failed,
     job_reason,
     list_jobs,
     redrive,
@@ -88,11 +88,6 @@ def _job_lines(job: dict[str, Any]) -> list[str]:
     if job.get("error"):
         lines.append(f"error     {job['error']}")
     return lines
-
-
-def job_failed(job: dict[str, Any]) -> bool:
-    targets = job.get("targets") or []
-    return job.get("state") == "failed" or any(o.get("status") in TROUBLE for o in targets)
 
 
 def cmd_job(args: argparse.Namespace) -> int:
