@@ -18,8 +18,9 @@ import requests
 from testrelay.models.routes import Target, TestsigmaOverrideTarget
 from testrelay.routing import load_routes
 from testrelay_local.cli_errors import CANNOT, FAILED, INTERNAL, INTERRUPTED, OK, CliError, explain
+from testrelay_local.cli_output import emit, note, readable
 from testrelay_local.demo import DEFAULT_PAYLOAD, run_demo
-from testrelay_local.ops_cli import add_commands, emit, note, readable
+from testrelay_local.ops_cli import add_commands
 from testrelay_local.runtime import DEFAULT_ROUTES, LOCAL_WEBHOOK_SECRET, LocalRuntime, Vendors
 from testrelay_local.signing import DEFAULT_EVENTS, provider_headers
 from testrelay_local.stack_target import local_state_file, write_local_state

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -13,9 +11,8 @@ from typing import Any
 
 from testrelay.routing import load_routes
 from testrelay_local.cli_errors import FAILED, OK, CliError
+from testrelay_local.cli_output import emit, note
 from testrelay_local.functions import ROOT
-from testrelay_local.junit_push import DIRECT_LIMIT, push_junit
-from testrelay_local.junit_push import local_defaults as local_push_defaults
 from testrelay_local.operations import (
     enqueue,
     execution_arn,
@@ -30,6 +27,7 @@ from testrelay_local.operations import (
     target_reason,
 )
 from testrelay_local.progress import follow
+from testrelay_local.push_cli import add_push_junit
 from testrelay_local.schedules_sync import sync
 from testrelay_local.stack_target import StackTarget, connect
 
@@ -38,22 +36,6 @@ DEFAULT_ROUTES = ROOT / "config" / "routes.yaml"
 
 def _target(args: argparse.Namespace) -> StackTarget:
     return connect(args.stack, args.region)
-
-
-def emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    """The command's one answer on stdout: JSON under --json, else text."""
-    print(json.dumps(data, indent=2, default=str) if args.json else text)
-
-
-def note(args: argparse.Namespace, line: str) -> None:
-    """A progress line: stdout for a person, stderr under --json so stdout stays one JSON document."""
-    print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
-
-
-def readable(path: Path) -> Path:
-    """Fails now, naming the path, rather than after a connection was made."""
-    with path.open("rb"):
-        return path
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
@@ -198,41 +180,14 @@ def cmd_schedules_sync(args: argparse.Namespace) -> int:
     return OK
 
 
-def cmd_push_junit(args: argparse.Namespace) -> int:
-    readable(args.file)
-    url, secret = args.url, args.secret
-    if not url and args.stack:
-        # The reports API hangs off the same HTTP API as the webhooks.
-        url = _target(args).output("WebhookBaseUrl").removesuffix("/webhooks")
-    if not url:
-        url, local_secret = local_push_defaults()
-        secret = secret or local_secret
-    if not secret:
-        raise CliError("--secret (or TESTRELAY_SECRET) is needed with --url: the `generic` webhook secret")
-    shown = {"percent": -1}
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(value)
+    return number
 
-    def progress(sent: int, size: int) -> None:
-        percent = 100 * sent // max(size, 1)
-        if not args.json and percent // 10 != shown["percent"] // 10:
-            print(f"\ruploading {args.file.name}: {percent}% of {size:,} bytes", end="", file=sys.stderr, flush=True)
-            shown["percent"] = percent
 
-    context = {
-        "delivery_id": args.delivery,
-        "repository": args.repository,
-        "branch": args.branch,
-        "sha": args.sha,
-        "run_url": args.run_url,
-    }
-    limit = -1 if args.upload else DIRECT_LIMIT
-    try:
-        answer = push_junit(args.file, args.route, url, secret, context, direct_limit=limit, progress=progress)
-    finally:
-        if not args.json and shown["percent"] >= 0:
-            print(file=sys.stderr)  # ends the progress line
-    cases = f", {answer['cases']} test cases" if "cases" in answer else ""
-    emit(args, answer, f"report accepted{cases}: job {', '.join(answer.get('jobs') or [])}")
-    return OK
+_positive.__name__ = "positive int"  # argparse names the type: "invalid positive int value: '0'"
 
 
 def add_commands(commands: Any) -> None:
@@ -242,7 +197,7 @@ def add_commands(commands: Any) -> None:
 
     jobs = commands.add_parser("jobs", help="list recent jobs from the ledger")
     stack_options(jobs)
-    jobs.add_argument("--limit", type=int, default=20)
+    jobs.add_argument("--limit", type=_positive, default=20, help="how many (default: %(default)s)")
     jobs.set_defaults(run=cmd_jobs)
 
     job = commands.add_parser("job", help="one job: state, Testsigma run, targets, counts, errors")
@@ -265,24 +220,7 @@ def add_commands(commands: Any) -> None:
     redrive_parser.add_argument("--dry-run", action="store_true", help="only show what would move")
     redrive_parser.set_defaults(run=cmd_redrive)
 
-    push = commands.add_parser("push-junit", help="sign and upload a JUnit report for a route's targets")
-    push.add_argument("file", type=Path)
-    push.add_argument("--route", required=True, help="the route whose targets receive the results")
-    push.add_argument("--url", help="the relay's API base URL (default: --stack's, else the running `testrelay local`)")
-    push.add_argument("--stack", help="deployed stack name whose API receives the report")
-    push.add_argument("--region", help="AWS region of the deployed stack")
-    push.add_argument(
-        "--secret", default=os.environ.get("TESTRELAY_SECRET"), help="the generic webhook secret (TESTRELAY_SECRET)"
-    )
-    push.add_argument("--delivery", help="dedupe key of an upload (a report sent in the request dedupes on its bytes)")
-    push.add_argument("--repository")
-    push.add_argument("--branch")
-    push.add_argument("--sha", help="the commit the report belongs to")
-    push.add_argument("--run-url", help="link to the CI run, shown in the target's run")
-    push.add_argument(
-        "--upload", action="store_true", help=f"use the pre-signed S3 upload (default above {DIRECT_LIMIT:,} bytes)"
-    )
-    push.set_defaults(run=cmd_push_junit)
+    add_push_junit(commands)
 
     schedule = commands.add_parser("schedule", help="schedule tools")
     schedule_commands = schedule.add_subparsers(dest="schedule_command", required=True)

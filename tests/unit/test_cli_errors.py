@@ -211,7 +211,9 @@ def test_a_command_line_argparse_refuses_is_answered_in_json_too(capsys: pytest.
         2,
         "job: the following arguments are required: job_id (see `testrelay job --help`)",
     )
-    assert json_error(capsys, "jobs", "--limit", "many")[1].startswith("jobs: argument --limit: invalid int value")
+    assert json_error(capsys, "jobs", "--limit", "many")[1].startswith(
+        "jobs: argument --limit: invalid positive int value"
+    )
 
 
 def test_an_unexpected_exception_is_one_line_unless_debugging(
@@ -296,3 +298,10 @@ def test_real_vendors_without_their_keys_say_which(
         assert code == 2
         assert message.startswith("real vendors need at least TESTSIGMA_API_KEY")
         assert message.endswith(": export them, or use --vendors sandbox")
+
+
+def test_a_limit_below_one_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert json_error(capsys, "jobs", "--limit", "0") == (
+        2,
+        "jobs: argument --limit: invalid positive int value: '0' (see `testrelay jobs --help`)",
+    )
