@@ -161,19 +161,53 @@ def test_a_local_runtime_that_does_not_answer_or_a_corrupt_state_file(
 def cloudformation(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
     """The deployed stack's CloudFormation, answering what the test stubs."""
     client = boto3.client("cloudformation", region_name="eu-west-1", aws_access_key_id="a", aws_secret_access_key="b")
-    monkeypatch.setattr("testrelay_local.stack_target.boto3.client", lambda *args, **kwargs: client)
+    real = boto3.client
+
+    def clients(service: str, **options: Any) -> Any:
+        return client if service == "cloudformation" else real(service, **options)
+
+    monkeypatch.setattr("testrelay_local.stack_target.boto3.client", clients)
     with Stubber(client) as stubber:
         yield stubber
 
 
-def test_expired_aws_credentials_say_how_to_refresh(
-    capsys: pytest.CaptureFixture[str], cloudformation: Stubber
+@pytest.mark.parametrize(
+    ("code", "aws_message", "said"),
+    [
+        (
+            "ExpiredToken",
+            "The security token included in the request is expired",
+            "your AWS credentials have expired: refresh them (e.g. `aws sso login`) and try again",
+        ),
+        (
+            "InvalidClientTokenId",
+            "The security token included in the request is invalid",
+            "AWS does not accept your credentials: check AWS_PROFILE or the access key in use",
+        ),
+        (
+            "AccessDenied",
+            "User x is not authorized to perform cloudformation:DescribeStacks",
+            "AWS denied "
+            "DescribeStacks: your credentials lack the permission (User x is not authorized to perform "
+            "cloudformation:DescribeStacks)",
+        ),
+    ],
+)
+def test_aws_credential_problems_say_what_to_do(
+    capsys: pytest.CaptureFixture[str], cloudformation: Stubber, code: str, aws_message: str, said: str
 ) -> None:
-    cloudformation.add_client_error(
-        "describe_stacks", "ExpiredToken", "The security token included in the request is expired"
+    cloudformation.add_client_error("describe_stacks", code, aws_message)
+    assert json_error(capsys, "jobs", "--stack", "testrelay", "--region", "eu-west-1") == (2, said)
+
+
+def test_a_stack_without_the_outputs_the_cli_needs(capsys: pytest.CaptureFixture[str], cloudformation: Stubber) -> None:
+    created = "2026-01-01T00:00:00Z"
+    stack = {"StackName": "testrelay", "CreationTime": created, "StackStatus": "CREATE_COMPLETE", "Outputs": []}
+    cloudformation.add_response("describe_stacks", {"Stacks": [stack]})
+    assert one_line_error(capsys, "jobs", "--stack", "testrelay", "--region", "eu-west-1") == (
+        2,
+        "stack testrelay has no output 'LedgerTableName': deploy the current template (`sam deploy`)",
     )
-    _, message = json_error(capsys, "jobs", "--stack", "testrelay", "--region", "eu-west-1")
-    assert message == "your AWS credentials have expired: refresh them (e.g. `aws sso login`) and try again"
 
 
 def test_a_stack_that_does_not_exist_in_the_region(capsys: pytest.CaptureFixture[str], cloudformation: Stubber) -> None:
