@@ -251,6 +251,7 @@ class _Doctor:
             return
         self.add("project", where, "ok", f"project {target.project_id}: {len(cases)} test cases")
         self._tm_statuses(where, target)
+        self._tm_users(where, target)
         catalog = [_tm_case(case) for case in cases]
         self._matching(where, target, catalog, results)
         self._tm_capabilities(where, target, cases)
@@ -273,6 +274,25 @@ class _Doctor:
         else:
             named = ", ".join(f"{status.value}={known[status_id]}" for status, status_id in target.status_ids.items())
             self.add("status ids", where, "ok", named)
+
+    def _tm_users(self, where: str, target: TestsigmaTmTarget) -> None:
+        wanted = {"assignee_id": target.assignee_id, "user_id": target.user_id}
+        named = {key: value for key, value in wanted.items() if value}
+        if not named:
+            return
+        assert self.tm is not None
+        try:
+            # The client lists users with the same paging (and cursor detection) as every list.
+            users = {str(user.get("id")): user for user in self.tm._pages("/users", "users")}
+        except VendorError as exc:
+            self.add("users", where, "FAIL", f"GET /users: {_brief(exc)}")
+            return
+        unknown = [f"{key} {value}" for key, value in named.items() if value not in users]
+        if unknown:
+            self.add("users", where, "FAIL", f"not users of this account: {', '.join(unknown)}")
+            return
+        found = ", ".join(f"{key}={users[str(value)].get('email') or value}" for key, value in named.items())
+        self.add("users", where, "ok", found)
 
     def _tm_capabilities(self, where: str, target: TestsigmaTmTarget, cases: list[dict[str, Any]]) -> None:
         assert self.tm is not None

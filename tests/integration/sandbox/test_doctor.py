@@ -23,6 +23,7 @@ from testrelay_local.sandbox import (
     DEMO_TM_CASES,
     DEMO_TM_PROJECT_ID,
     DEMO_TM_STATUSES,
+    DEMO_TM_USER_ID,
     Sandbox,
     SandboxSeed,
     VendorBehaviour,
@@ -232,6 +233,12 @@ def test_unknown_plan_project_and_status_ids_fail_naming_what_to_fix(sandbox: Sa
     assert rows["status ids", "checkout/tm"].result == "FAIL"
     assert "blocked -> not-a-status" in rows["status ids", "checkout/tm"].detail
     assert "Retest (" in rows["status ids", "checkout/tm"].detail  # the statuses it could use
+
+    people = "name: tm\n        assignee_id: " + DEMO_TM_USER_ID + "\n        user_id: nobody\n"
+    users = ROUTES.replace("name: tm\n", people)
+    rows = _rows(run_doctor(parse_routes(users), _settings(vendors)))
+    assert rows["users", "checkout/tm"].result == "FAIL"
+    assert rows["users", "checkout/tm"].detail == "not users of this account: user_id nobody"
 
     unknown_case = ROUTES.replace(DEMO_TM_CASES["TC-101"], "no-such-case")
     rows = _rows(run_doctor(parse_routes(unknown_case), _settings(vendors)))
