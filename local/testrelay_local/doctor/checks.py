@@ -7,7 +7,8 @@ relay finds out). Any FAIL makes the command exit non-zero.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -25,7 +26,7 @@ from testrelay.sync.matching import CaseCatalog, CaseMatcher, TargetCase, custom
 from testrelay.sync.status_map import relay_status
 from testrelay.vendors.browserstack_tm import BrowserStackTmClient
 from testrelay.vendors.testsigma_tm import NEXT_IS_URL, TestsigmaTmClient
-from testrelay_local.doctor.readonly import ReadOnlySession, basic_session, bearer_session
+from testrelay_local.doctor.readonly import ReadOnlySession, WriteRefused, basic_session, bearer_session
 
 Result = Literal["ok", "FAIL", "warn", "unchecked"]
 
@@ -67,7 +68,7 @@ def _brief(error: Exception) -> str:
 
 
 def _unreachable(error: VendorError, variable: str, url: str) -> str:
-    return f"cannot reach {url} ({_brief(error)}): check {variable} and the network"
+    return f"no usable answer from {url} ({_brief(error)}): check {variable} and the network"
 
 
 def _listed(names: Sequence[str]) -> str:
@@ -387,7 +388,7 @@ class _Doctor:
                 "case_map", where, "FAIL", f"{len(missing)} mapped case id(s) not in the project: {_listed(missing)}"
             )
         elif mapped:
-            self.add("case_map", where, "ok", f"all {len(mapped)} mapped case ids exist")
+            self.add("case_map", where, "ok", f"every mapped case id exists ({len(mapped)})")
         if results is None:
             self.add(
                 "case matching",
@@ -458,7 +459,7 @@ def _shape(values: Iterable[Any], what: str) -> str:
             seen.add("a {name: value} dict")
         elif isinstance(value, list):
             for item in value:
-                seen.add("objects" if isinstance(item, dict) else "strings")
+                seen.add(f"a list of {{{', '.join(item)}}} objects" if isinstance(item, dict) else "a list of strings")
     if not seen:
         return f"no case has {what} yet: the shape is read when a case has some (both shapes are understood)"
     return f"{what} come as {' and '.join(sorted(seen))} (understood)"
@@ -476,7 +477,17 @@ def run_doctor(config: RoutesConfig, settings: DoctorSettings) -> list[Check]:
     if unknown:
         raise ValueError(f"--sample-run names route(s) not in the routes file: {', '.join(unknown)}")
     doctor = _Doctor(config, settings)
-    doctor.credentials()
+    _guarded(doctor, "credentials", "vendors", doctor.credentials)
     for route in config.routes:
-        doctor.route(route)
+        _guarded(doctor, "route", route.name, functools.partial(doctor.route, route))
     return doctor.checks
+
+
+def _guarded(doctor: _Doctor, check: str, target: str, step: Callable[[], None]) -> None:
+    """An answer no check expected (a malformed body, a vendor bug) is a FAIL row, not a traceback."""
+    try:
+        step()
+    except WriteRefused:
+        raise
+    except Exception as exc:  # reported as a row; the run goes on with the other routes
+        doctor.add(check, target, "FAIL", f"stopped by an unexpected answer: {_brief(exc)}")

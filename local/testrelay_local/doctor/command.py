@@ -48,9 +48,19 @@ def add_doctor_command(commands: Any) -> None:
         help="an earlier Testsigma run of the route's plan: proves the plan and environment and lists the "
         "plan's cases for a matching dry-run (repeatable)",
     )
-    doctor.add_argument("--timeout", type=float, default=10.0, help="seconds per vendor call (default: %(default)s)")
+    doctor.add_argument("--timeout", type=_seconds, default=10.0, help="seconds per vendor call (default: %(default)s)")
     doctor.add_argument("--json", action="store_true", help="print the checks as JSON")
     doctor.set_defaults(run=cmd_doctor)
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= 300:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds between 0 and 300")
+    return seconds
 
 
 def _sample_runs(values: list[str]) -> dict[str, int]:
@@ -103,7 +113,11 @@ def _quiet_relay_log() -> Iterator[None]:
 
 def cmd_doctor(args: argparse.Namespace, emit: Emit = print) -> int:
     with _quiet_relay_log():
-        return _doctor(args, emit)
+        try:
+            return _doctor(args, emit)
+        except KeyboardInterrupt:
+            print("testrelay doctor: interrupted", file=sys.stderr)
+            return 130
 
 
 def _doctor(args: argparse.Namespace, emit: Emit) -> int:

@@ -178,9 +178,10 @@ def test_doctor_copes_with_every_variant_and_never_writes(
     else:
         assert failed == {}
     if knob == "tm_labels":
-        assert rows["capability: labels", "checkout/tm"].detail.startswith(f"labels come as {variant}")
+        shape = "a list of strings" if variant == "strings" else "a list of {id, name"
+        assert rows["capability: labels", "checkout/tm"].detail.startswith(f"labels come as {shape}")
     if knob == "bs_custom_fields":
-        shape = "objects" if variant == "list" else "a {name: value} dict"
+        shape = "a list of {field_name, value} objects" if variant == "list" else "a {name: value} dict"
         assert rows["capability: custom fields", "checkout/bs"].detail.startswith(f"fields come as {shape}")
     if knob == "tm_paging" and variant != "unknown_param":
         assert rows["capability: paging", "checkout/tm"].result == "ok"
@@ -251,7 +252,7 @@ def test_an_unreachable_host_fails_clearly(vendors: Vendors) -> None:
     rows = _rows(run_doctor(parse_routes(ROUTES), settings))
     for vendor, variable in (("testsigma", "TESTSIGMA_BASE_URL"), ("testsigma-tm", "TESTSIGMA_TM_BASE_URL")):
         assert rows["credentials", vendor].result == "FAIL"
-        assert rows["credentials", vendor].detail.startswith(f"cannot reach {dead}")
+        assert rows["credentials", vendor].detail.startswith(f"no usable answer from {dead}")
         assert variable in rows["credentials", vendor].detail
     assert rows["project", "checkout/tm"].result == "unchecked"
 
@@ -305,15 +306,17 @@ def test_the_command_prints_a_table_or_json_and_exits_by_the_worst_result(tmp_pa
     ("extra", "routes_text", "expected"),
     [
         ((), "routes: [", "not valid YAML"),
-        (("--sample-run", "octo-checkout"), None, "--sample-run 'octo-checkout': write ROUTE=RUN_ID"),
-        (("--sample-run", "nope=1"), None, "--sample-run names route(s) not in the routes file: nope"),
+        ((), None, "cannot be read"),
+        (("--sample-run", "octo-checkout"), "shipped", "--sample-run 'octo-checkout': write ROUTE=RUN_ID"),
+        (("--sample-run", "nope=1"), "shipped", "--sample-run names route(s) not in the routes file: nope"),
     ],
 )
 def test_a_users_mistake_is_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: tuple[str, ...], routes_text: str | None, expected: str
 ) -> None:
     routes = tmp_path / "routes.yaml"
-    routes.write_text(routes_text if routes_text is not None else Path("config/routes.yaml").read_text())
+    if routes_text is not None:
+        routes.write_text(routes_text if routes_text != "shipped" else Path("config/routes.yaml").read_text())
     assert cmd_doctor(_args(routes, "--vendors", "sandbox", *extra)) == 2
     err = capsys.readouterr().err
     assert expected in err
@@ -329,6 +332,21 @@ def test_real_vendors_without_a_key_is_one_line(
     monkeypatch.delenv("TESTSIGMA_API_KEY", raising=False)
     assert cmd_doctor(_args(Path("config/routes.yaml"), "--vendors", "real")) == 2
     assert "TESTSIGMA_API_KEY" in capsys.readouterr().err
+
+
+def test_an_answer_no_check_expected_is_a_fail_row_not_a_traceback(
+    vendors: Vendors, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from testrelay.vendors.testsigma_tm import TestsigmaTmClient
+
+    def malformed(*_: Any) -> list[dict[str, Any]]:
+        raise KeyError("data")
+
+    monkeypatch.setattr(TestsigmaTmClient, "list_cases", malformed)
+    rows = _rows(run_doctor(parse_routes(ROUTES), _settings(vendors)))
+    assert rows["route", "checkout"].result == "FAIL"
+    assert rows["route", "checkout"].detail == "stopped by an unexpected answer: KeyError: 'data'"
+    assert rows["credentials", "browserstack"].result == "ok"
 
 
 def test_doctor_sessions_refuse_to_write() -> None:
