@@ -23,8 +23,9 @@ from testrelay.models.routes import (
 )
 from testrelay.models.vendor_enums import BROWSERSTACK_SYSTEM_STATUSES
 from testrelay.sync.matching import CaseCatalog, CaseMatcher, TargetCase, custom_field_values, label_names
+from testrelay.sync.rate_limit import RateLimiter, shared_limiter
 from testrelay.sync.status_map import relay_status
-from testrelay.vendors.browserstack_tm import BrowserStackTmClient
+from testrelay.vendors.browserstack_tm import PACED_PER_MINUTE, BrowserStackTmClient
 from testrelay.vendors.testsigma_tm import NEXT_IS_URL, TestsigmaTmClient
 from testrelay_local.doctor.readonly import ReadOnlySession, WriteRefused, basic_session, bearer_session
 
@@ -36,6 +37,8 @@ BROWSERSTACK_REGION_HOSTS: tuple[str, ...] = (
     "https://test-management-eu.browserstack.com",
     "https://test-management-in.browserstack.com",
 )
+TM_REQUESTS_PER_SECOND = 10
+"""Testsigma TM's reported budget (x-tms-api-limit); over it, it answers HTTP 500 "rate limit exceeded"."""
 LISTED = 10
 """How many unmatched or unknown names a detail lists."""
 
@@ -61,6 +64,8 @@ class DoctorSettings:
     sample_runs: Mapping[str, int] = field(default_factory=dict)
     """route name -> an earlier Testsigma run of its plan: proves the plan and lists its cases."""
     timeout: float = 10.0
+    pace: bool = True
+    """Pace calls to the documented limits (Testsigma TM ~10/s, BrowserStack 300/min), as the relay does."""
 
 
 def _brief(error: Exception) -> str:
@@ -131,7 +136,8 @@ class _Doctor:
         if key is None:
             self.add("credentials", "testsigma-tm", "FAIL", "no key: set TESTSIGMA_TM_API_KEY")
             return
-        client = TestsigmaTmClient(bearer_session("testsigma-tm", url, key, self.settings.timeout))
+        limiter = RateLimiter(TM_REQUESTS_PER_SECOND, 1.0) if self.settings.pace else None
+        client = TestsigmaTmClient(bearer_session("testsigma-tm", url, key, self.settings.timeout, limiter))
         try:
             statuses = client.list_run_statuses()
         except VendorAuthFailed as exc:
@@ -157,8 +163,9 @@ class _Doctor:
         candidates = hosts if configured in hosts else [configured]
         failures: list[str] = []
         refused = 0
+        limiter = shared_limiter("browserstack-tm", username, PACED_PER_MINUTE) if self.settings.pace else None
         for host in candidates:
-            session = basic_session("browserstack-tm", host, username, secret, self.settings.timeout)
+            session = basic_session("browserstack-tm", host, username, secret, self.settings.timeout, limiter)
             try:
                 session.request("GET", "/api/v2/projects/")
             except VendorError as exc:

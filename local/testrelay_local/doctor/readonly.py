@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from testrelay.sync.rate_limit import RateLimiter
 from testrelay.vendors.http import RetryPolicy, VendorSession
 from testrelay.vendors.testsigma_tm import is_tm_throttle
 
@@ -35,13 +36,20 @@ class ReadOnlySession(VendorSession):
         return super().request("GET", path, params=params)
 
 
-def bearer_session(vendor: str, base_url: str, key: str, timeout: float) -> ReadOnlySession:
-    session = ReadOnlySession(vendor, base_url, {"Authorization": f"Bearer {key}"}, timeout=timeout, retry=DOCTOR_RETRY)
+def bearer_session(
+    vendor: str, base_url: str, key: str, timeout: float, limiter: RateLimiter | None = None
+) -> ReadOnlySession:
+    session = ReadOnlySession(
+        vendor, base_url, {"Authorization": f"Bearer {key}"}, timeout=timeout, retry=DOCTOR_RETRY, limiter=limiter
+    )
     if vendor == "testsigma-tm":
         session.is_throttle = is_tm_throttle  # its throttle is an HTTP 500
     return session
 
 
-def basic_session(vendor: str, base_url: str, username: str, secret: str, timeout: float) -> ReadOnlySession:
+def basic_session(
+    vendor: str, base_url: str, username: str, secret: str, timeout: float, limiter: RateLimiter | None = None
+) -> ReadOnlySession:
     token = base64.b64encode(f"{username}:{secret}".encode()).decode()
-    return ReadOnlySession(vendor, base_url, {"Authorization": f"Basic {token}"}, timeout=timeout, retry=DOCTOR_RETRY)
+    headers = {"Authorization": f"Basic {token}"}
+    return ReadOnlySession(vendor, base_url, headers, timeout=timeout, retry=DOCTOR_RETRY, limiter=limiter)

@@ -85,6 +85,8 @@ def _settings(vendors: Vendors, **changes: Any) -> DoctorSettings:
     urls = {**vendors.urls, **changes.pop("urls", {})}
     credentials = {**vendors.credentials, **changes.pop("credentials", {})}
     hosts = changes.pop("browserstack_hosts", [urls["BROWSERSTACK_TM_BASE_URL"]])
+    # Unpaced: a doctor run makes a dozen calls, far below the limits; pacing is the relay's own limiter.
+    changes.setdefault("pace", False)
     return DoctorSettings(urls=urls, credentials=credentials, browserstack_hosts=hosts, timeout=2.0, **changes)
 
 
@@ -156,6 +158,8 @@ def _variants() -> list[tuple[str, Any]]:
         choices = get_args(info.annotation)
         if choices:
             out += [(name, choice) for choice in choices]
+        elif info.annotation is bool:
+            out += [(name, True), (name, False)]
         elif info.annotation is int:
             out += [(name, value) for value in (100, 500, 1000)]
     return out
@@ -324,6 +328,13 @@ def test_a_users_mistake_is_one_line_and_exit_2(
     out: list[str] = []
     assert cmd_doctor(_args(routes, "--vendors", "sandbox", "--json", *extra), out.append) == 2
     assert expected in json.loads("".join(out))["error"]
+
+
+def test_the_cli_runs_doctor(capsys: pytest.CaptureFixture[str]) -> None:
+    from testrelay_local.cli import main
+
+    assert main(["doctor", "--vendors", "sandbox", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
 
 
 def test_real_vendors_without_a_key_is_one_line(
