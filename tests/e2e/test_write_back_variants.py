@@ -19,6 +19,7 @@ import pytest
 import requests
 
 from testrelay.settings import get_settings
+from testrelay.vendors.browserstack_tm import BrowserStackTmClient, BulkResultsUnsupported
 from testrelay_local.runtime import LocalRuntime, reset_process_caches
 from testrelay_local.sandbox import DEMO_BS_PROJECT_ID, DEMO_TM_PROJECT_ID, DEMO_TM_STATUSES, SandboxSeed
 from testrelay_local.sandbox.seed import TmCaseSeed
@@ -71,6 +72,7 @@ FILLER_CASES = 150  # the TM case list spans two pages of 100
 
 BULK = "POST /api/v2/projects/{project_id}/test-runs/{run_id}/results/bulk"
 SINGLE = "POST /api/v2/projects/{project_id}/test-runs/{run_id}/results"
+LIST_RESULTS = "GET /api/v2/projects/{project_id}/test-runs/{run_id}/results"
 UPDATE_CASES = "PATCH /api/v2/projects/{project_id}/test-runs/{run_id}/update-test-cases"
 TM_CASES = "GET /projects/{project_id}/test_cases"
 
@@ -196,6 +198,10 @@ def test_every_result_lands_once_whatever_the_undocumented_behaviour(
         assert (bulk_calls, _calls(runtime, "browserstack_tm", SINGLE)) == (3, 0)
     else:
         assert (bulk_calls, _calls(runtime, "browserstack_tm", SINGLE)) == (1, 6)
+    # and where it was refused for its body (not absent), what the run holds was read back once before
+    # any single result, so a refused call that wrote part of its batch is never written twice
+    read_back = 1 if knobs.get("bs_bulk_results") == "other_body" else 0
+    assert _calls(runtime, "browserstack_tm", LIST_RESULTS) == read_back
 
 
 def test_detections_are_made_once_across_time_slices(
@@ -242,3 +248,26 @@ def test_a_cursor_that_never_advances_ends_the_target_with_a_clear_error(variant
     assert (targets["bs"]["status"], targets["overrides"]["status"]) == ("written", "written")
     assert execution["status"] in {"SUCCEEDED", "FAILED"}
     assert tm_run_cases(runtime) == {}
+
+
+def test_a_refused_multi_result_call_that_wrote_part_of_its_batch_writes_nothing_twice(
+    variant_runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a multi-result call that records its batch and then answers a 4xx (the worst reading of an
+    # undocumented call: it is refused, yet part of it landed)
+    runtime = variant_runtime
+    assert runtime.sandbox is not None
+    runtime.sandbox.configure(bs_bulk_results="present")
+    original = BrowserStackTmClient.add_results
+
+    def wrote_then_refused(self: BrowserStackTmClient, project_id: str, run_id: str, results: Any) -> int:
+        original(self, project_id, run_id, results[:1])
+        raise BulkResultsUnsupported("browserstack-tm: HTTP 422 unprocessable", 422)
+
+    monkeypatch.setattr(BrowserStackTmClient, "add_results", wrote_then_refused)
+    # When a delivery is written back
+    job_id = _deliver(runtime)
+    # Then the results already there are read back and each case still gets exactly one result
+    assert wait_for_execution(runtime, job_id, timeout=120)["status"] == "SUCCEEDED"
+    _assert_every_result_once(runtime, job_id)
+    assert _calls(runtime, "browserstack_tm", SINGLE) == 5

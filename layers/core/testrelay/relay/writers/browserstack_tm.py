@@ -67,6 +67,11 @@ def _pairs(target: BrowserStackTmTarget, entries: Iterator[dict[str, Any]]) -> I
             yield _result_body(target, entry, configuration)
 
 
+def _pair(result: Mapping[str, Any]) -> tuple[str, Any]:
+    """(test case, configuration) of a result body or of a result the API lists."""
+    return str(result.get("test_case_id")), result.get("configuration_id")
+
+
 class _Writer:
     def __init__(self, job: Job, run: RunRef, target: BrowserStackTmTarget, checkpoint: Checkpoint) -> None:
         share = sum(1 for t in job.route.targets if t.kind == "browserstack_tm")
@@ -164,6 +169,7 @@ class _Writer:
         for batch in batches(pairs, size if self._bulk() else 1):
             if budget.spent():
                 return None
+            present: set[tuple[str, Any]] = set()
             if self._bulk():
                 try:
                     self.client.add_results(self.target.project_id, run_id, batch)
@@ -175,14 +181,24 @@ class _Writer:
                         "multi-result call unavailable: one result per call", target=self.target.name, status=exc.status
                     )
                     self.checkpoint.save(bulk=False)
+                    present = self._results_present(run_id, exc.status)
             for index, single in enumerate(batch):
                 # The batch's first result is the unit the budget granted above; check only between results.
                 if index and budget.spent():
                     return None
-                self.client.add_result(self.target.project_id, run_id, single)
+                if _pair(single) not in present:
+                    self.client.add_result(self.target.project_id, run_id, single)
                 written += 1
                 self.checkpoint.save(written=written, state="writing")
         return written
+
+    def _results_present(self, run_id: str, status: int | None) -> set[tuple[str, Any]]:
+        """What the run already holds, read back once when the multi-result call was refused with
+        something else than "no such endpoint": an undocumented call refused may have written part of
+        its batch, and no result is ever sent twice."""
+        if status in (404, 405):
+            return set()
+        return {_pair(result) for result in self.client.list_results(self.target.project_id, run_id)}
 
     def _bulk(self) -> bool:
         """Whether to send results in bulk: the target allows it and no earlier batch found it missing."""
