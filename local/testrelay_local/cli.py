@@ -20,6 +20,7 @@ from testrelay.routing import load_routes
 from testrelay_local.cli_errors import CANNOT, FAILED, INTERNAL, INTERRUPTED, OK, CliError, explain
 from testrelay_local.cli_output import emit, note, readable
 from testrelay_local.demo import DEFAULT_PAYLOAD, run_demo
+from testrelay_local.doctor import add_doctor_command
 from testrelay_local.ops_cli import add_commands
 from testrelay_local.runtime import DEFAULT_ROUTES, LOCAL_WEBHOOK_SECRET, LocalRuntime, Vendors
 from testrelay_local.signing import DEFAULT_EVENTS, provider_headers
@@ -174,6 +175,7 @@ def parser() -> argparse.ArgumentParser:
     send.set_defaults(run=cmd_send)
 
     add_commands(commands)
+    add_doctor_command(commands)
 
     routes = commands.add_parser("routes", help="routes file tools")
     routes_commands = routes.add_subparsers(dest="routes_command", required=True)

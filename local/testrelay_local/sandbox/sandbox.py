@@ -9,7 +9,7 @@ from typing import Any
 
 from testrelay_local.sandbox.app import SandboxApp
 from testrelay_local.sandbox.faults import FaultRule, FaultSettings
-from testrelay_local.sandbox.seed import SandboxSeed
+from testrelay_local.sandbox.seed import SandboxSeed, VendorBehaviour
 from testrelay_local.sandbox.server import SandboxHttpServer
 
 _ANY_ADDRESS = {"", "0.0.0.0"}
@@ -126,6 +126,17 @@ class Sandbox:
                 rules=[rule if isinstance(rule, FaultRule) else FaultRule.model_validate(rule) for rule in rules],
             )
         )
+
+    def configure(self, **knobs: Any) -> VendorBehaviour:
+        """Same as `POST /_sandbox/config`: the named knobs take the given variant, the others stay
+        (e.g. `configure(bs_bulk_results="present", tm_paging="next_url")`); a reset goes back to the seed's."""
+        behaviour = VendorBehaviour.model_validate({**self._app.behaviour.model_dump(), **knobs})
+        self._app.set_config(behaviour)
+        return behaviour
+
+    @property
+    def behaviour(self) -> VendorBehaviour:
+        return self._app.behaviour
 
     def reset(self) -> None:
         """Same as `POST /_sandbox/reset`: back to the current seed, no faults, zeroed counters."""

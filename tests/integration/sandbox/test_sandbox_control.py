@@ -76,6 +76,7 @@ def test_state_over_http_is_what_state_returns(sandbox: Sandbox, control: Api, t
         "browserstack_tm",
         "requests",
         "faults",
+        "config",
     }
 
 
