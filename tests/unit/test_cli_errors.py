@@ -299,6 +299,7 @@ BAD_INPUT = {
     ("schedule", "fire"): ["nightly-checkout"],
     ("schedules", "sync"): ["--routes", "/nope/routes.yaml"],
     ("routes", "check"): ["/nope/routes.yaml"],
+    ("doctor",): ["--routes", "/nope/routes.yaml"],
 }
 
 
