@@ -22,7 +22,9 @@ from testrelay.models.routes import (
     TestsigmaTmTarget,
 )
 from testrelay.models.vendor_enums import BROWSERSTACK_SYSTEM_STATUSES
-from testrelay.sync.matching import CaseCatalog, CaseMatcher, TargetCase, custom_field_values, label_names
+from testrelay.relay.writers.browserstack_tm import target_case as browserstack_case
+from testrelay.relay.writers.testsigma_tm import target_case as testsigma_tm_case
+from testrelay.sync.matching import CaseCatalog, CaseMatcher, TargetCase
 from testrelay.sync.rate_limit import RateLimiter, shared_limiter
 from testrelay.sync.status_map import relay_status
 from testrelay.vendors.browserstack_tm import PACED_PER_MINUTE, BrowserStackTmClient
@@ -260,7 +262,7 @@ class _Doctor:
         self.add("project", where, "ok", f"project {target.project_id}: {len(cases)} test cases")
         self._tm_statuses(where, target)
         self._tm_users(where, target)
-        catalog = [_tm_case(case) for case in cases]
+        catalog = [testsigma_tm_case(case) for case in cases]
         self._matching(where, target, catalog, results)
         self._tm_capabilities(where, target, cases)
 
@@ -342,7 +344,7 @@ class _Doctor:
             )
         else:
             self.add("statuses", where, "ok", "system statuses only (documented)")
-        self._matching(where, target, [_bs_case(case) for case in cases], results)
+        self._matching(where, target, [browserstack_case(case) for case in cases], results)
         bulk = "bulk_results: false (one result per call)" if not target.bulk_results else None
         self.add(
             "capability: results",
@@ -437,25 +439,6 @@ def _unique(results: Iterable[CaseResult]) -> list[CaseResult]:
     for result in results:
         seen.setdefault((result.case_id, result.name), result)
     return list(seen.values())
-
-
-def _tm_case(case: Mapping[str, Any]) -> TargetCase:
-    return TargetCase(
-        id=str(case["id"]),
-        key=str(case.get("human_id") or ""),
-        title=str(case.get("title") or ""),
-        labels=label_names(case.get("labels")),
-    )
-
-
-def _bs_case(case: Mapping[str, Any]) -> TargetCase:
-    return TargetCase(
-        id=str(case["identifier"]),
-        key=str(case["identifier"]),
-        title=str(case.get("title") or case.get("name") or ""),
-        labels=label_names(case.get("tags")),
-        fields=custom_field_values(case.get("custom_fields")),
-    )
 
 
 def _shape(values: Iterable[Any], what: str) -> str:

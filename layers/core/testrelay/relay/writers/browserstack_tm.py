@@ -35,15 +35,20 @@ READY_POLL_SECONDS = 0.5
 READY_WAIT_SECONDS = 60.0
 
 
+def target_case(case: Mapping[str, Any]) -> TargetCase:
+    """A BrowserStack test case as matching sees it (doctor's dry-run reads cases the same way)."""
+    return TargetCase(
+        id=str(case["identifier"]),
+        key=str(case["identifier"]),
+        title=str(case.get("title") or case.get("name") or ""),
+        labels=label_names(case.get("tags")),
+        fields=custom_field_values(case.get("custom_fields")),
+    )
+
+
 def _catalog(client: BrowserStackTmClient, project_id: str) -> Iterator[TargetCase]:
     for case in client.list_cases(project_id):
-        yield TargetCase(
-            id=str(case["identifier"]),
-            key=str(case["identifier"]),
-            title=str(case.get("title") or case.get("name") or ""),
-            labels=label_names(case.get("tags")),
-            fields=custom_field_values(case.get("custom_fields")),
-        )
+        yield target_case(case)
 
 
 def _result_body(target: BrowserStackTmTarget, entry: Mapping[str, Any], configuration: int | None) -> dict[str, Any]:

@@ -16,18 +16,23 @@ from testrelay.sync.batching import batches
 from testrelay.sync.matching import TargetCase, label_names
 
 
+def target_case(case: Mapping[str, Any]) -> TargetCase:
+    """A Testsigma TM test case as matching sees it (doctor's dry-run reads cases the same way)."""
+    return TargetCase(
+        id=str(case["id"]),
+        key=str(case.get("human_id") or ""),
+        title=str(case.get("title") or ""),
+        labels=label_names(case.get("labels")),
+    )
+
+
 def _catalog(project_id: str, checkpoint: Checkpoint) -> Iterator[TargetCase]:
     """The project's case list; the cursor parameter detected while paging is kept in the checkpoint,
     so a resumed or retried write-back does not detect it again."""
     tm = services.testsigma_tm()
     tm.cursor_parameter = tm.cursor_parameter or checkpoint.record.get("cursor_parameter")
     for case in tm.list_cases(project_id):
-        yield TargetCase(
-            id=str(case["id"]),
-            key=str(case.get("human_id") or ""),
-            title=str(case.get("title") or ""),
-            labels=label_names(case.get("labels")),
-        )
+        yield target_case(case)
     if tm.cursor_parameter and checkpoint.record.get("cursor_parameter") != tm.cursor_parameter:
         checkpoint.save(cursor_parameter=tm.cursor_parameter)
 
