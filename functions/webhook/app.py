@@ -10,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 
 from testrelay.aws.queue import EnqueueFailed
+from testrelay.aws.secrets import SecretsUnavailable
 from testrelay.errors import ConfigurationError
 from testrelay.observability import lambda_entry, logger
 from testrelay.relay.intake import Answer, receive
@@ -64,6 +65,12 @@ def configuration_fault(exc: ConfigurationError) -> Response[str]:
 def enqueue_failed(exc: EnqueueFailed) -> Response[str]:
     logger.error("jobs not enqueued", error=str(exc))
     return _json(503, {"status": "error", "message": "jobs could not be queued; redeliver later"})
+
+
+@app.exception_handler(SecretsUnavailable)  # type: ignore[untyped-decorator]
+def secrets_unavailable(exc: SecretsUnavailable) -> Response[str]:
+    logger.error("secrets unavailable", error=str(exc))
+    return _json(503, {"status": "error", "message": "testrelay cannot read its secrets now; redeliver later"})
 
 
 @lambda_entry

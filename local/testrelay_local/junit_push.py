@@ -16,26 +16,28 @@ from typing import Any, BinaryIO
 
 import requests
 
+from testrelay_local.cli_errors import FAILED, CliError
 from testrelay_local.runtime import LOCAL_WEBHOOK_SECRET
-from testrelay_local.stack_target import LOCAL_STATE
+from testrelay_local.stack_target import read_local_state
 
 DIRECT_LIMIT = 6 * 1024 * 1024
 CHUNK = 256 * 1024
 
 
-class PushFailed(ValueError):
+class PushFailed(CliError):
     """The relay refused the report; the message is its answer."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, FAILED)
 
 
 def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def local_defaults(path: Path = LOCAL_STATE) -> tuple[str, str]:
+def local_defaults(path: Path | None = None) -> tuple[str, str]:
     """The running `testrelay local`'s API base URL and its default webhook secret."""
-    if not path.exists():
-        raise ValueError("no --url given and no local runtime running (start `testrelay local`)")
-    webhook_url = str(json.loads(path.read_text())["webhook_url"])
+    webhook_url = str(read_local_state(path)["webhook_url"])
     return webhook_url.split("/webhooks/", 1)[0], os.environ.get("TESTRELAY_SECRET", LOCAL_WEBHOOK_SECRET)
 
 

@@ -7,6 +7,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
@@ -14,7 +15,11 @@ from boto3.dynamodb.types import TypeDeserializer
 from testrelay.models.ci_event import CiEvent
 from testrelay.models.job import Job
 from testrelay.routing import load_routes
+from testrelay_local.cli_errors import CliError
 from testrelay_local.stack_target import StackTarget
+
+# Target statuses that mean results were not written (the CI status says so too).
+TROUBLE = ("failed", "partial")
 
 _deserialize = TypeDeserializer().deserialize
 
@@ -61,9 +66,46 @@ def show_job(target: StackTarget, job_id: str) -> dict[str, Any] | None:
     return job
 
 
+def target_reason(outcome: dict[str, Any]) -> str:
+    """Why a target was not (fully) written, from its outcome in the job's record; "" when it was."""
+    if outcome.get("status") not in TROUBLE:
+        return ""
+    if outcome.get("error"):
+        # A writer that raised: the Map's Catch keeps the Lambda's {errorType, errorMessage} as `cause`.
+        try:
+            cause = json.loads(str(outcome.get("cause") or "{}"))
+        except json.JSONDecodeError:
+            cause = {"errorMessage": outcome.get("cause")}
+        message = cause.get("errorMessage") if isinstance(cause, dict) else None
+        return f"{outcome['error']}: {message}" if message else str(outcome["error"])
+    refused = outcome.get("refused") or []
+    if refused:
+        first = refused[0].get("reason", "") if isinstance(refused[0], dict) else str(refused[0])
+        return f"{outcome.get('refused_count', len(refused))} result(s) refused, e.g. {first}"
+    return str(outcome.get("status"))
+
+
+def job_failed(job: dict[str, Any]) -> bool:
+    """The job failed, or wrote some target only in part or not at all."""
+    return job.get("state") == "failed" or any(o.get("status") in TROUBLE for o in job.get("targets") or [])
+
+
+def job_reason(job: dict[str, Any]) -> str:
+    """One line on what went wrong with a job: its error, else its troubled targets; "" when nothing did."""
+    if job.get("error"):
+        return str(job["error"])
+    troubled = [f"{o.get('target')}: {target_reason(o)}" for o in job.get("targets") or [] if target_reason(o)]
+    return "; ".join(troubled)
+
+
 def resync_job(routes_file: str, route_name: str, run_id: int, again: bool = False) -> Job:
     """A result-sync job for an existing Testsigma run. The same run re-syncs once unless `again`."""
-    route = load_routes(routes_file).route(route_name).action()
+    config = load_routes(routes_file)
+    try:
+        route = config.route(route_name).action()
+    except KeyError:
+        names = ", ".join(r.name for r in config.routes) or "none"
+        raise CliError(f"no route {route_name!r} in {routes_file} (routes: {names}); check --route") from None
     key = f"resync:{run_id}" + (f":{time.time_ns()}" if again else "")
     event = CiEvent(
         provider="cli",
@@ -138,5 +180,22 @@ def fire_schedule(target: StackTarget, name: str, scheduled_time: str | None) ->
     )
     result: dict[str, Any] = json.loads(answer["Payload"].read() or b"{}")
     if answer.get("FunctionError"):
-        raise ValueError(f"schedule {name!r} did not fire: {result.get('errorMessage', result)}")
+        raise CliError(f"schedule {name!r} did not fire: {result.get('errorMessage', result)}")
     return result
+
+
+def execution_arn(target: StackTarget, job_id: str) -> str:
+    """Executions are named after their job (the dispatcher's exactly-once start)."""
+    return target.output("StateMachineArn").replace(":stateMachine:", ":execution:") + f":{job_id}"
+
+
+def started_before(target: StackTarget, job_id: str, before: float) -> bool:
+    """True when the job's execution started before `before`: an earlier firing ran it, so this one
+    starts nothing (the dispatcher starts a job once)."""
+    sfn = target.client("stepfunctions")
+    try:
+        described = sfn.describe_execution(executionArn=execution_arn(target, job_id))
+    except sfn.exceptions.ExecutionDoesNotExist:
+        return False
+    started: datetime = described["startDate"]
+    return started.timestamp() < before

@@ -4,26 +4,30 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from testrelay.routing import load_routes
+from testrelay_local.cli_errors import FAILED, OK, CliError
+from testrelay_local.cli_output import emit, note
 from testrelay_local.functions import ROOT
-from testrelay_local.junit_push import DIRECT_LIMIT, push_junit
-from testrelay_local.junit_push import local_defaults as local_push_defaults
 from testrelay_local.operations import (
     enqueue,
+    execution_arn,
     fire_schedule,
+    job_failed,
+    job_reason,
     list_jobs,
     redrive,
     resync_job,
     show_job,
+    started_before,
+    target_reason,
 )
 from testrelay_local.progress import follow
+from testrelay_local.push_cli import add_push_junit
 from testrelay_local.schedules_sync import sync
 from testrelay_local.stack_target import StackTarget, connect
 
@@ -34,26 +38,19 @@ def _target(args: argparse.Namespace) -> StackTarget:
     return connect(args.stack, args.region)
 
 
-def _print(args: argparse.Namespace, data: Any, text: str) -> None:
-    print(json.dumps(data, indent=2, default=str) if args.json else text)
-
-
 def cmd_jobs(args: argparse.Namespace) -> int:
-    jobs = list_jobs(_target(args), args.limit)
+    jobs = [{**j, "reason": job_reason(j)} for j in list_jobs(_target(args), args.limit)]
     rows = [
         f"{j['job_id']:<45} {j.get('state', ''):<10} {j.get('route', ''):<20} "
         f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(int(j.get('created_at', 0))))}  {j.get('summary', '')}"
+        + (f"  reason: {j['reason']}" if j["reason"] else "")
         for j in jobs
     ]
-    _print(args, jobs, "\n".join(rows) or "no jobs")
-    return 0
+    emit(args, jobs, "\n".join(rows) or "no jobs")
+    return OK
 
 
-def cmd_job(args: argparse.Namespace) -> int:
-    job = show_job(_target(args), args.job_id)
-    if job is None:
-        print(f"no job {args.job_id}")
-        return 1
+def _job_lines(job: dict[str, Any]) -> list[str]:
     run = job.get("testsigma_run") or {}
     lines = [
         f"job       {job['job_id']} ({job.get('kind')}, route {job.get('route')})",
@@ -64,37 +61,83 @@ def cmd_job(args: argparse.Namespace) -> int:
         f"counts    {job.get('summary', '-')}",
     ]
     for outcome in job.get("targets") or []:
+        reason = target_reason(outcome)
         lines.append(
             f"target    {outcome.get('target')}: {outcome.get('status')}, {outcome.get('written', 0)} written, "
-            f"{outcome.get('unmatched', 0)} unmatched, run {outcome.get('run_id')}"
+            f"{outcome.get('unmatched', 0)} unmatched, run {outcome.get('run_id') or '-'}"
+            + (f"; reason: {reason}" if reason else "")
         )
     if job.get("error"):
         lines.append(f"error     {job['error']}")
-    _print(args, job, "\n".join(lines))
-    return 0 if job.get("state") != "failed" else 1
+    return lines
 
 
-def cmd_resync(args: argparse.Namespace) -> int:
+def cmd_job(args: argparse.Namespace) -> int:
     target = _target(args)
-    job = resync_job(str(args.routes), args.route, args.run_id, again=args.again)
-    enqueue(target, job)
-    _print(args, {"job_id": job.id, "run_id": args.run_id}, f"queued result-sync job {job.id} for run {args.run_id}")
-    if not args.wait:
-        return 0
+    job = show_job(target, args.job_id)
+    if job is None:
+        raise CliError(f"no job {args.job_id!r} in {target.name}: `testrelay jobs` lists the recent ones")
+    failed = job_failed(job)
+    reason = job_reason(job)
+    # Exits non-zero when the job or any target failed; the JSON then carries `error` like every failure.
+    emit(args, {**job, "reason": reason, **({"error": reason} if failed else {})}, "\n".join(_job_lines(job)))
+    return FAILED if failed else OK
+
+
+def _wait_for_execution(target: StackTarget, job_id: str, timeout: float) -> str:
     sfn = target.client("stepfunctions")
-    arn = target.output("StateMachineArn").replace(":stateMachine:", ":execution:") + f":{job.id}"
-    deadline = time.monotonic() + 60
+    arn = execution_arn(target, job_id)
+    deadline = time.monotonic() + timeout
     while True:
         try:
             sfn.describe_execution(executionArn=arn)
-            break
+            return arn
         except sfn.exceptions.ExecutionDoesNotExist:
             if time.monotonic() > deadline:
-                print("the job was not dispatched within 60 s; see `testrelay job`")
-                return 1
+                raise CliError(
+                    f"job {job_id} was not dispatched within {timeout:.0f}s: `testrelay job {job_id}` shows it later, "
+                    "`testrelay redrive --dry-run` whether it rests in the DLQ",
+                    FAILED,
+                ) from None
             time.sleep(0.5)
-    execution = follow(sfn, arn, print, timeout=args.timeout)
-    return 0 if execution["status"] == "SUCCEEDED" else 1
+
+
+def cmd_resync(args: argparse.Namespace) -> int:
+    job = resync_job(str(args.routes), args.route, args.run_id, again=args.again)  # a bad --route fails offline
+    target = _target(args)
+    answer: dict[str, Any] = {"job_id": job.id, "run_id": args.run_id}
+    existing = show_job(target, job.id)
+    if existing is not None:
+        # A repeat is not an error (the run is synced), but it starts nothing, and says so.
+        answer |= {"started": False, "state": existing.get("state")}
+        note(
+            args,
+            f"run {args.run_id} was already synced by job {job.id} (state {existing.get('state')}): "
+            "nothing started; --again re-syncs it",
+        )
+    else:
+        enqueue(target, job)
+        answer["started"] = True
+        note(args, f"queued result-sync job {job.id} for run {args.run_id}")
+    if not args.wait:
+        if args.json:
+            emit(args, answer, "")
+        return OK
+    sfn = target.client("stepfunctions")
+    try:
+        execution = follow(sfn, _wait_for_execution(target, job.id, 60), lambda line: note(args, line), args.timeout)
+    except TimeoutError:
+        raise CliError(
+            f"job {job.id} still runs after {args.timeout:.0f}s: `testrelay job {job.id}` shows it later", FAILED
+        ) from None
+    record = show_job(target, job.id) or {}
+    answer |= {"status": execution["status"], "state": record.get("state"), "reason": job_reason(record)}
+    failed = execution["status"] != "SUCCEEDED" or job_failed(record)
+    if failed:
+        answer["error"] = f"job {job.id} {execution['status'].lower()}: {answer['reason'] or 'see `testrelay job`'}"
+    text = f"job {job.id} {execution['status'].lower()}" + (f": {answer['reason']}" if answer["reason"] else "")
+    emit(args, answer, text)
+    return FAILED if failed else OK
 
 
 def cmd_redrive(args: argparse.Namespace) -> int:
@@ -108,64 +151,53 @@ def cmd_redrive(args: argparse.Namespace) -> int:
         print(json.dumps([asdict(m) for m in moved], indent=2))
     elif not moved:
         print("the DLQ is empty")
-    return 0
+    return OK
 
 
 def cmd_schedule_fire(args: argparse.Namespace) -> int:
-    result = fire_schedule(_target(args), args.name, args.time)
-    _print(args, result, f"schedule {args.name} fired for {result['scheduled_time']}: job {result['job_id']}")
-    return 0
+    target = _target(args)
+    started = time.time()
+    result = fire_schedule(target, args.name, args.time)
+    repeat = started_before(target, result["job_id"], started)
+    result["started"] = not repeat
+    text = f"schedule {args.name} fired for {result['scheduled_time']}: job {result['job_id']}"
+    if repeat:
+        # Not an error (EventBridge may deliver a firing twice, and that is fine), but visible.
+        record = show_job(target, result["job_id"]) or {}
+        result["state"] = record.get("state")
+        text = (
+            f"schedule {args.name} already fired for {result['scheduled_time']} (job {result['job_id']}, "
+            f"state {record.get('state')}): nothing started; --time names another time"
+        )
+    emit(args, result, text)
+    return OK
 
 
 def cmd_schedules_sync(args: argparse.Namespace) -> int:
     changed = sync(Path(args.template), load_routes(args.routes))
-    print(f"{args.template}: {'schedules updated' if changed else 'already in step with the routes file'}")
-    return 0
+    text = f"{args.template}: {'schedules updated' if changed else 'already in step with the routes file'}"
+    emit(args, {"template": str(args.template), "changed": changed}, text)
+    return OK
 
 
-def cmd_push_junit(args: argparse.Namespace) -> int:
-    url, secret = args.url, args.secret
-    if not url and args.stack:
-        # The reports API hangs off the same HTTP API as the webhooks.
-        url = _target(args).output("WebhookBaseUrl").removesuffix("/webhooks")
-    if not url:
-        url, local_secret = local_push_defaults()
-        secret = secret or local_secret
-    if not secret:
-        raise ValueError("--secret (or TESTRELAY_SECRET) is needed with --url: the `generic` webhook secret")
-    shown = {"percent": -1}
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError(value)
+    return number
 
-    def progress(sent: int, size: int) -> None:
-        percent = 100 * sent // max(size, 1)
-        if not args.json and percent // 10 != shown["percent"] // 10:
-            print(f"\ruploading {args.file.name}: {percent}% of {size:,} bytes", end="", file=sys.stderr, flush=True)
-            shown["percent"] = percent
 
-    context = {
-        "delivery_id": args.delivery,
-        "repository": args.repository,
-        "branch": args.branch,
-        "sha": args.sha,
-        "run_url": args.run_url,
-    }
-    limit = -1 if args.upload else DIRECT_LIMIT
-    answer = push_junit(args.file, args.route, url, secret, context, direct_limit=limit, progress=progress)
-    if not args.json:
-        print(file=sys.stderr)
-    cases = f", {answer['cases']} test cases" if "cases" in answer else ""
-    _print(args, answer, f"report accepted{cases}: job {', '.join(answer.get('jobs') or [])}")
-    return 0
+_positive.__name__ = "positive int"  # argparse names the type: "invalid positive int value: '0'"
 
 
 def add_commands(commands: Any) -> None:
     def stack_options(parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--stack", help="deployed stack name (default: the running `testrelay local`)")
         parser.add_argument("--region", help="AWS region of the deployed stack")
-        parser.add_argument("--json", action="store_true", help="machine-readable output")
 
     jobs = commands.add_parser("jobs", help="list recent jobs from the ledger")
     stack_options(jobs)
-    jobs.add_argument("--limit", type=int, default=20)
+    jobs.add_argument("--limit", type=_positive, default=20, help="how many (default: %(default)s)")
     jobs.set_defaults(run=cmd_jobs)
 
     job = commands.add_parser("job", help="one job: state, Testsigma run, targets, counts, errors")
@@ -188,25 +220,7 @@ def add_commands(commands: Any) -> None:
     redrive_parser.add_argument("--dry-run", action="store_true", help="only show what would move")
     redrive_parser.set_defaults(run=cmd_redrive)
 
-    push = commands.add_parser("push-junit", help="sign and upload a JUnit report for a route's targets")
-    push.add_argument("file", type=Path)
-    push.add_argument("--route", required=True, help="the route whose targets receive the results")
-    push.add_argument("--url", help="the relay's API base URL (default: --stack's, else the running `testrelay local`)")
-    push.add_argument("--stack", help="deployed stack name whose API receives the report")
-    push.add_argument("--region", help="AWS region of the deployed stack")
-    push.add_argument(
-        "--secret", default=os.environ.get("TESTRELAY_SECRET"), help="the generic webhook secret (TESTRELAY_SECRET)"
-    )
-    push.add_argument("--delivery", help="dedupe key of an upload (a report sent in the request dedupes on its bytes)")
-    push.add_argument("--repository")
-    push.add_argument("--branch")
-    push.add_argument("--sha", help="the commit the report belongs to")
-    push.add_argument("--run-url", help="link to the CI run, shown in the target's run")
-    push.add_argument(
-        "--upload", action="store_true", help=f"use the pre-signed S3 upload (default above {DIRECT_LIMIT:,} bytes)"
-    )
-    push.add_argument("--json", action="store_true", help="machine-readable output")
-    push.set_defaults(run=cmd_push_junit)
+    add_push_junit(commands)
 
     schedule = commands.add_parser("schedule", help="schedule tools")
     schedule_commands = schedule.add_subparsers(dest="schedule_command", required=True)

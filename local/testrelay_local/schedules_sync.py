@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+from testrelay.errors import ConfigurationError
 from testrelay.models.routes import RoutesConfig
 
 BEGIN = "      # BEGIN schedules:"
@@ -40,9 +41,14 @@ def render_events(config: RoutesConfig) -> str:
 
 
 def synced_template(template: str, config: RoutesConfig) -> str:
-    begin = template.index(BEGIN)
+    begin = template.find(BEGIN)
+    end = template.find(END, begin)
+    if begin < 0 or end < 0:
+        raise ConfigurationError(
+            f"the template has no {BEGIN.strip()!r} ... {END.strip()!r} block under ScheduleFunction: "
+            "is it testrelay's template.yaml? (--template)"
+        )
     block_start = template.index("\n", begin) + 1
-    end = template.index(END, block_start)
     return template[:block_start] + render_events(config) + template[end:]
 
 

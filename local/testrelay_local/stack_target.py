@@ -5,15 +5,24 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 
+from testrelay_local.cli_errors import CliError
 from testrelay_local.functions import ROOT
 
-LOCAL_STATE = ROOT / ".testrelay" / "local.json"
+# TESTRELAY_LOCAL_STATE moves the file, so two checkouts (or a test) do not find each other's runtime.
+DEFAULT_LOCAL_STATE = ROOT / ".testrelay" / "local.json"
+START_LOCAL = "start it with `testrelay local`, or name a deployed stack with --stack"
+
+
+def local_state_file() -> Path:
+    return Path(os.environ.get("TESTRELAY_LOCAL_STATE") or DEFAULT_LOCAL_STATE)
 
 
 @dataclass
@@ -21,11 +30,12 @@ class StackTarget:
     outputs: dict[str, str]
     endpoint_url: str | None = None
     region: str | None = None
+    name: str = "the local runtime"
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            options: dict[str, Any] = {"region_name": self.region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
+            options: dict[str, Any] = {"region_name": self.region}
             if self.endpoint_url:
                 options |= {
                     "endpoint_url": self.endpoint_url,
@@ -39,22 +49,59 @@ class StackTarget:
         try:
             return self.outputs[name]
         except KeyError:
-            raise ValueError(f"the stack has no output {name!r}; is it up to date?") from None
+            raise CliError(f"{self.name} has no output {name!r}: deploy the current template (`sam deploy`)") from None
 
 
-def write_local_state(endpoint_url: str, outputs: dict[str, str], webhook_url: str, path: Path = LOCAL_STATE) -> None:
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps({"endpoint_url": endpoint_url, "outputs": outputs, "webhook_url": webhook_url}))
+def write_local_state(endpoint_url: str, outputs: dict[str, str], webhook_url: str, path: Path | None = None) -> None:
+    path = path or local_state_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"pid": os.getpid(), "endpoint_url": endpoint_url, "outputs": outputs, "webhook_url": webhook_url}
+    path.write_text(json.dumps(state))
 
 
-def connect(stack: str | None, region: str | None = None, path: Path = LOCAL_STATE) -> StackTarget:
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
+def _answers(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def read_local_state(path: Path | None = None) -> dict[str, Any]:
+    """The running `testrelay local`'s state, or a CliError saying why there is none."""
+    path = path or local_state_file()
+    if not path.exists():
+        raise CliError(f"no local runtime is running (no {path}): {START_LOCAL}")
+    try:
+        state: dict[str, Any] = json.loads(path.read_text())
+        endpoint = str(state["endpoint_url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        raise CliError(f"{path} is not a local runtime's state file: delete it, then {START_LOCAL}") from None
+    pid = state.get("pid")
+    if isinstance(pid, int) and not _process_alive(pid):
+        raise CliError(f"stale {path}: its runtime (pid {pid}) has stopped; delete the file, then {START_LOCAL}")
+    if not _answers(endpoint):
+        raise CliError(f"the local runtime at {endpoint} does not answer (connection refused): {START_LOCAL}")
+    return state
+
+
+def connect(stack: str | None, region: str | None = None, path: Path | None = None) -> StackTarget:
     """A deployed stack when named, else the running `testrelay local`."""
     if stack:
         cloudformation = boto3.client("cloudformation", region_name=region)
         described = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
         outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
-        return StackTarget(outputs=outputs, region=region)
-    if not path.exists():
-        raise ValueError("no stack given (--stack NAME) and no local runtime running (start `testrelay local`)")
-    state = json.loads(path.read_text())
+        return StackTarget(outputs=outputs, region=cloudformation.meta.region_name, name=f"stack {stack}")
+    state = read_local_state(path)
     return StackTarget(outputs=state["outputs"], endpoint_url=state["endpoint_url"], region="us-east-1")

@@ -6,10 +6,11 @@ import pytest
 from pydantic import ValidationError
 
 from testrelay.models.execution import CaseResult, CaseStatus, RunCounts
+from testrelay.models.routes import TestsigmaOverrideTarget as OverrideTarget
 from testrelay.relay.report import summarise
-from testrelay.relay.writers.testsigma_override import _refused, _whole_batch_refused
+from testrelay.relay.writers.testsigma_override import _refused, _wanted, _whole_batch_refused
 from testrelay.sync.batching import merge_results
-from testrelay.sync.matching import CaseCatalog, CaseMatcher, CaseMatching, TargetCase
+from testrelay.sync.matching import CaseCatalog, CaseMatcher, CaseMatching, TargetCase, custom_field_values, label_names
 from testrelay.sync.rate_limit import RateLimiter
 from testrelay.sync.status_map import relay_status
 
@@ -150,3 +151,50 @@ def test_the_ci_summary_names_each_target_and_stays_within_140_characters() -> N
     _, compact = summarise(RunCounts(total=2, passed=2), [*many, {"target": "bs", "status": "failed"}])
     assert compact == "2 passed, 0 failed; 8/9 targets ok, 16 unmatched; failed: bs"
     assert len(compact) <= 140
+
+
+@pytest.mark.parametrize(
+    ("raw", "names"),
+    [
+        (["smoke", "testsigma:501"], ("smoke", "testsigma:501")),
+        ([{"id": "l-1", "name": "testsigma:501"}, {"id": "l-2", "title": "smoke"}], ("testsigma:501", "smoke")),
+        ([{"id": "l-3"}, None, 7], ()),
+        (None, ()),
+        ("testsigma:501", ()),
+    ],
+)
+def test_labels_are_read_as_strings_or_objects(raw: object, names: tuple[str, ...]) -> None:
+    assert label_names(raw) == names
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        [{"field_name": "ts_id", "value": "502"}, {"field_name": "estimate", "value": None}],
+        {"ts_id": "502"},
+        {"ts_id": ["502"]},
+        [{"field_name": "ts_id", "value": ["502"]}],
+    ],
+)
+def test_custom_fields_are_read_as_a_list_or_a_dict(raw: object) -> None:
+    assert custom_field_values(raw) == {"ts_id": ("502",)}
+    catalog = CaseCatalog.build(
+        [TargetCase(id="uuid-2", key="TC-2", fields=custom_field_values(raw))], ["field"], "ts_id"
+    )
+    assert catalog.by_field == {"502": ["uuid-2"]}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "result", "sent"),
+    [
+        ({"ABORTED": "FAILED"}, "ABORTED", "FAILURE"),  # the newer spelling goes out as the enum's
+        ({"FAILED": "passed"}, "FAILURE", "SUCCESS"),  # a rule keyed by either spelling matches either
+        ({"FAILURE": "SUCCESS"}, "FAILED", "SUCCESS"),
+        ({"SUCCESS": "PASSED"}, "PASSED", None),  # already that result: nothing to override
+        ({"ABORTED": "FLAKY"}, "ABORTED", "FLAKY"),  # outside the enum: sent, so the refusal is reported
+    ],
+)
+def test_override_values_go_out_in_the_enum_spelling(overrides: dict[str, str], result: str, sent: str | None) -> None:
+    # (built without the routes file's validation, which refuses some of these rules up front)
+    target = OverrideTarget.model_construct(kind="testsigma_override", overrides=overrides, case_ids=[])
+    assert _wanted(target, 1, result) == sent

@@ -24,6 +24,9 @@ class AuthenticationFailed(RelayError):
 class VendorError(RelayError):
     """A vendor API call did not succeed."""
 
+    code: str | None = None
+    """The vendor's own error code where its answer names one (BrowserStack's `error`)."""
+
     def __init__(self, vendor: str, message: str, status: int | None = None) -> None:
         super().__init__(f"{vendor}: {message}")
         self.vendor = vendor
@@ -45,6 +48,11 @@ class VendorOutcomeUnknown(VendorError):
 
 class VendorRejected(VendorError):
     """The vendor refused the request (4xx other than throttling): retrying as-is will not help."""
+
+
+class VendorPagingStalled(VendorRejected):
+    """A paged list does not advance (the same page or `next` again): the vendor ignores the paging
+    parameter the client sends. Raised instead of looping until the Lambda times out."""
 
 
 class VendorAuthFailed(VendorRejected):

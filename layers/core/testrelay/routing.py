@@ -76,11 +76,16 @@ def _matches_any(patterns: list[str], value: str | None) -> bool:
 
 def mismatch(route: Route, event: CiEvent) -> str | None:
     """Why `route` does not want `event`, or None when it does."""
+    if event.fork and not route.match.forks:
+        return f"code from fork {event.head_repository or '(unnamed)'!r} (set match.forks: true to run for forks)"
+    if event.child_pipeline and not route.match.child_pipelines:
+        return "child pipeline of a pipeline for the same commit (set match.child_pipelines: true to run for it)"
     checks = (
         ("provider", route.match.providers, event.provider),
         ("event", route.match.events, event.event),
         ("repository", route.match.repositories, event.repository),
         ("branch", route.match.branches, event.branch),
+        ("tag", route.match.tags, event.tag),
         ("workflow", route.match.workflows, event.pipeline_name),
         ("outcome", route.match.outcomes, event.outcome),
     )

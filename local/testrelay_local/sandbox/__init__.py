@@ -24,7 +24,7 @@ from testrelay_local.sandbox.demo import (
 )
 from testrelay_local.sandbox.faults import FaultRule, FaultSettings
 from testrelay_local.sandbox.sandbox import Sandbox
-from testrelay_local.sandbox.seed import SandboxSeed
+from testrelay_local.sandbox.seed import SandboxSeed, VendorBehaviour
 
 __all__ = [
     "DEMO_BITBUCKET_APP_PASSWORD",
@@ -50,4 +50,5 @@ __all__ = [
     "FaultSettings",
     "Sandbox",
     "SandboxSeed",
+    "VendorBehaviour",
 ]

@@ -17,7 +17,7 @@ from testrelay_local.sandbox.faults import FaultInjector, FaultKind, FaultSettin
 from testrelay_local.sandbox.github import GithubApi
 from testrelay_local.sandbox.gitlab import GitlabApi
 from testrelay_local.sandbox.messages import MalformedBody, Request, Response
-from testrelay_local.sandbox.seed import SandboxSeed
+from testrelay_local.sandbox.seed import SandboxSeed, VendorBehaviour
 from testrelay_local.sandbox.testsigma import TestsigmaApi
 from testrelay_local.sandbox.testsigma_tm import TestsigmaTmApi
 from testrelay_local.sandbox.throttle import Throttle, ThrottleSettings
@@ -52,7 +52,7 @@ class SandboxApp:
         self._vendors = self._build_vendors(seed)
 
     def _build_vendors(self, seed: SandboxSeed) -> dict[VendorName, VendorApi]:
-        return {
+        vendors: dict[VendorName, VendorApi] = {
             "testsigma": TestsigmaApi(seed, self.run_duration),
             "testsigma_tm": TestsigmaTmApi(seed),
             "browserstack_tm": BrowserStackTmApi(seed),
@@ -60,6 +60,9 @@ class SandboxApp:
             "gitlab": GitlabApi(seed),
             "bitbucket": BitbucketApi(seed),
         }
+        for vendor in vendors.values():
+            vendor.behaviour = seed.behaviour
+        return vendors
 
     def handle(self, request: Request) -> Response:
         if request.path == CONTROL_PREFIX or request.path.startswith(CONTROL_PREFIX + "/"):
@@ -123,6 +126,7 @@ class SandboxApp:
                 "requests": self._counters.snapshot(),
                 "faults": self._faults.snapshot(),
                 "throttle": self._throttle.snapshot(),
+                "config": self.behaviour.model_dump(),
             }
         return json.dumps(state).encode()
 
@@ -131,6 +135,17 @@ class SandboxApp:
         with self._lock:
             self._seed = seed
             self._vendors = self._build_vendors(seed)
+
+    @property
+    def behaviour(self) -> VendorBehaviour:
+        return next(iter(self._vendors.values())).behaviour
+
+    def set_config(self, behaviour: VendorBehaviour) -> None:
+        """Which variant of each undocumented behaviour the vendors show; data, faults and counters stay.
+        A reset goes back to the seed's own `behaviour`."""
+        with self._lock:
+            for vendor in self._vendors.values():
+                vendor.behaviour = behaviour
 
     def set_faults(self, settings: FaultSettings) -> None:
         with self._lock:
@@ -172,6 +187,24 @@ class SandboxApp:
                 return seed
             self.load_seed(seed)
             return Response.of_json(200, {"message": "seed loaded; vendor data replaced"})
+        if action == ("GET", "/config"):
+            with self._lock:
+                return Response.of_json(200, self.behaviour.model_dump())
+        if action == ("POST", "/config"):
+            # Partial: the knobs named in the body change, the others keep their current variant.
+            try:
+                body = request.json()
+                if not isinstance(body, dict):
+                    raise MalformedBody("the config must be a JSON object of knob: variant")
+                with self._lock:
+                    behaviour = VendorBehaviour.model_validate({**self.behaviour.model_dump(), **body})
+            except MalformedBody as exc:
+                return Response.of_json(400, {"message": str(exc), "errors": []})
+            except ValidationError as exc:
+                errors: Any = json.loads(exc.json(include_url=False))
+                return Response.of_json(400, {"message": "invalid VendorBehaviour", "errors": errors})
+            self.set_config(behaviour)
+            return Response.of_json(200, behaviour.model_dump())
         if action == ("POST", "/faults"):
             settings = self._parse(request, FaultSettings)
             if isinstance(settings, Response):
@@ -188,8 +221,8 @@ class SandboxApp:
             try:
                 self.set_throttle(throttle)
             except ValidationError as exc:
-                errors: Any = json.loads(exc.json(include_url=False))
-                return Response.of_json(400, {"message": "invalid VendorThrottle", "errors": errors})
+                refused: Any = json.loads(exc.json(include_url=False))
+                return Response.of_json(400, {"message": "invalid VendorThrottle", "errors": refused})
             return Response(200, self.throttle_json())
         return Response.of_json(
             404,
@@ -199,6 +232,8 @@ class SandboxApp:
                     "GET /_sandbox/state",
                     "POST /_sandbox/seed",
                     "POST /_sandbox/faults",
+                    "GET /_sandbox/config",
+                    "POST /_sandbox/config",
                     "POST /_sandbox/reset",
                     "GET /_sandbox/throttle",
                     "POST /_sandbox/throttle",

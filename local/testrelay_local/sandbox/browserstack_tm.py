@@ -3,7 +3,11 @@
 Faithful to vendor-api/browserstack-tm-test-runs.txt: list (filters, `p`/`page_size` pages with
 `info`), create, get, test cases (paged), PATCH and POST update, update-test-cases (202, applied
 asynchronously after `bs_async_delay_s`, with its documented 400 codes), assign, clone, close,
-delete, and results (one per call, the bulk form unless the seed switches it off, paged listing).
+delete, and results (one per call as documented, paged listing).
+Where the document is silent, `behaviour` (seed or `POST /_sandbox/config`) picks the variant: the
+multi-result call (`bs_bulk_results`: absent by default), the cases-per-call cap behind the documented
+`max_test_cases_per_request_exceeded` (`bs_max_cases_per_request`) and the shape of a case's custom
+fields (`bs_custom_fields`: the documented list of `{field_name, value}` by default).
 The 300 requests/minute limit is enforced per account by the generic throttle (sandbox/throttle.py).
 """
 
@@ -27,7 +31,6 @@ RUN_STATES = ("new_run", "in_progress", "under_review", "rejected", "done", "clo
 DEFAULT_PAGE_SIZE = 30
 MAX_PAGE_SIZE = 300
 MAX_BULK_CASES = 300
-MAX_CASES_PER_UPDATE = 5000
 
 
 class _Refused(Exception):
@@ -94,9 +97,8 @@ class BrowserStackTmApi(VendorApi):
             ("POST", run + "/delete", self._delete),
             ("GET", run + "/results", self._list_results),
             ("POST", run + "/results", self._add_result),
+            ("POST", run + "/results/bulk", self._add_results),
         ]
-        if seed.bs_bulk_results:
-            routes.append(("POST", run + "/results/bulk", self._add_results))
         for method, template, handler in routes:
             self.router.add(method, template, self._guarded(handler))
 
@@ -231,7 +233,13 @@ class BrowserStackTmApi(VendorApi):
 
     def _project_cases(self, request: Request, params: dict[str, str]) -> Response:
         cases = self._seed.bs_projects[params["project_id"]].cases
-        return self._page(request, "test_cases", [{**case.model_dump(), "name": case.title} for case in cases])
+        return self._page(request, "test_cases", [self._project_case_view(case) for case in cases])
+
+    def _project_case_view(self, case: BsCaseSeed) -> dict[str, Any]:
+        view: dict[str, Any] = {**case.model_dump(), "name": case.title}
+        if self.behaviour.bs_custom_fields == "list":
+            view["custom_fields"] = [{"field_name": name, "value": value} for name, value in case.custom_fields.items()]
+        return view
 
     def _list_runs(self, request: Request, params: dict[str, str]) -> Response:
         query = request.query
@@ -359,8 +367,10 @@ class BrowserStackTmApi(VendorApi):
                 operations.append((operation, known, configurations))
         if not operations:
             raise _Refused("operation_required", "Send at least one test case in add_test_cases or remove_test_cases")
-        if total > MAX_CASES_PER_UPDATE:
-            raise _Refused("max_test_cases_per_request_exceeded", f"At most {MAX_CASES_PER_UPDATE} test cases per call")
+        if total > self.behaviour.bs_max_cases_per_request:
+            raise _Refused(
+                "max_test_cases_per_request_exceeded", "The request includes more test cases than a single call allows."
+            )
         run = self._run(params)
         apply_at = self._clock() + self._seed.bs_async_delay_s
         unique_id = f"{params['run_id']}-{next(self._numbers)}"
@@ -459,10 +469,15 @@ class BrowserStackTmApi(VendorApi):
         return Response.of_json(200, {"success": True, "test-result": result})
 
     def _add_results(self, request: Request, params: dict[str, str]) -> Response:
+        """Undocumented: absent (404 like any unknown path), or present with one of two plausible bodies."""
+        variant = self.behaviour.bs_bulk_results
+        if variant == "absent":
+            return self.error(404, f"Not Found: {request.method} {request.path}")
         run = self._run(params)
-        items = self._body(request).get("test_results")
+        key = "results" if variant == "other_body" else "test_results"
+        items = self._body(request).get(key)
         if not isinstance(items, list) or not items:
-            raise _Refused("validation_failed", "test_results must be a non-empty array")
+            raise _Refused("validation_failed", f"{key} must be a non-empty array")
         if len({item.get("test_case_id") for item in items if isinstance(item, dict)}) > MAX_BULK_CASES:
             raise _Refused("max_test_cases_per_request_exceeded", f"At most {MAX_BULK_CASES} test cases per call")
         # All or nothing: every result is checked before any is recorded.

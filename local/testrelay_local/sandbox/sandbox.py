@@ -9,7 +9,7 @@ from typing import Any
 
 from testrelay_local.sandbox.app import SandboxApp
 from testrelay_local.sandbox.faults import FaultRule, FaultSettings
-from testrelay_local.sandbox.seed import SandboxSeed
+from testrelay_local.sandbox.seed import SandboxSeed, VendorBehaviour
 from testrelay_local.sandbox.server import SandboxHttpServer
 from testrelay_local.sandbox.throttle import ThrottleSettings
 
@@ -138,6 +138,17 @@ class Sandbox:
         """Same as `GET /_sandbox/throttle`: the knobs and, per account, requests, throttles and the peak per window."""
         state: dict[str, Any] = json.loads(self._app.throttle_json())
         return state
+
+    def configure(self, **knobs: Any) -> VendorBehaviour:
+        """Same as `POST /_sandbox/config`: the named knobs take the given variant, the others stay
+        (e.g. `configure(bs_bulk_results="present", tm_paging="next_url")`); a reset goes back to the seed's."""
+        behaviour = VendorBehaviour.model_validate({**self._app.behaviour.model_dump(), **knobs})
+        self._app.set_config(behaviour)
+        return behaviour
+
+    @property
+    def behaviour(self) -> VendorBehaviour:
+        return self._app.behaviour
 
     def reset(self) -> None:
         """Same as `POST /_sandbox/reset`: back to the current seed, no faults, zeroed counters."""

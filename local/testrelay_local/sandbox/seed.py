@@ -88,13 +88,53 @@ class BsCaseSeed(_SeedModel):
     identifier: str
     title: str
     tags: list[str] = Field(default_factory=list)
-    custom_fields: dict[str, str] = Field(default_factory=dict)
+    custom_fields: dict[str, str] = Field(
+        default_factory=dict, description="served as a list of {field_name, value} or a dict (behaviour knob)"
+    )
 
 
 class BsProjectSeed(_SeedModel):
     name: str
     cases: list[BsCaseSeed] = Field(default_factory=list)
     configurations: list[int] = Field(default_factory=list)
+
+
+BulkResults = Literal["absent", "other_body", "present"]
+TmPaging = Literal["cursor", "page_token", "after", "page_number", "next_url", "unknown_param"]
+TmLabels = Literal["objects", "strings"]
+BsCustomFields = Literal["list", "dict"]
+OverrideSpellings = Literal["enum", "both"]
+
+
+class VendorBehaviour(_SeedModel):
+    """Where the vendors' documents are silent, which plausible behaviour the sandbox shows.
+
+    The defaults are what the documents (and the vendors' own public clients) say or show; every
+    other value is a variant the relay must cope with. Set with the seed or `POST /_sandbox/config`."""
+
+    bs_bulk_results: BulkResults = Field(
+        default="absent",
+        description="POST .../results/bulk: absent (404, as no document gives it), other_body (exists but "
+        'wants {"results": [...]}: 400 to anything else), present ({"test_results": [...]}, all or nothing)',
+    )
+    bs_max_cases_per_request: int = Field(
+        default=1000, ge=1, description="update-test-cases refuses more with max_test_cases_per_request_exceeded"
+    )
+    bs_custom_fields: BsCustomFields = Field(
+        default="list", description="a test case's custom_fields: list of {field_name, value} (documented) or dict"
+    )
+    tm_paging: TmPaging = Field(
+        default="cursor",
+        description="how Testsigma TM lists page: the query parameter carrying page_info.next (cursor, "
+        "page_token, after: an opaque token; page_number: ?page=N with next an integer; next_url: next is the "
+        "whole URL of the following page), or unknown_param: a parameter no client knows, so it repeats page 1",
+    )
+    tm_labels: TmLabels = Field(default="objects", description="a TM test case's labels: {id, name} objects or strings")
+    ts_override_spellings: OverrideSpellings = Field(
+        default="enum",
+        description="override results accepted: enum (SUCCESS, FAILURE, ABORTED, NOT_EXECUTED, QUEUED, STOPPED) "
+        "or both (PASSED/FAILED accepted as SUCCESS/FAILURE too)",
+    )
 
 
 class SandboxSeed(_SeedModel):
@@ -107,7 +147,6 @@ class SandboxSeed(_SeedModel):
     browserstack_access_key: str = DEMO_BROWSERSTACK_ACCESS_KEY
     bs_projects: dict[str, BsProjectSeed] = Field(default_factory=dict)
     bs_custom_statuses: list[str] = Field(default_factory=list, description="result statuses beyond the system ones")
-    bs_bulk_results: bool = Field(default=True, description="false: the bulk results endpoint answers 404")
     bs_async_delay_s: float = Field(default=0.2, ge=0, description="how long update-test-cases takes to apply")
     gitlab_token: str = DEMO_GITLAB_TOKEN
     bitbucket_username: str = DEMO_BITBUCKET_USERNAME
@@ -119,6 +158,7 @@ class SandboxSeed(_SeedModel):
     tm_projects: dict[str, TmProjectSeed] = Field(default_factory=dict)
     tm_run_statuses: list[TmStatusSeed] = Field(default_factory=list)
     tm_users: list[TmUserSeed] = Field(default_factory=list)
+    behaviour: VendorBehaviour = Field(default_factory=VendorBehaviour)
 
     @model_validator(mode="after")
     def _unique_tm_ids(self) -> SandboxSeed:

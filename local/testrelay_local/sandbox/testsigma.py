@@ -30,6 +30,7 @@ _COUNT_OF_RESULT = {
     "ABORTED": "abortedCount",
     "STOPPED": "stoppedCount",
     "NOT_EXECUTED": "notExecutedCount",
+    "QUEUED": "queuedCount",
 }
 _COUNT_FIELDS = (
     "totalCount",
@@ -42,6 +43,10 @@ _COUNT_FIELDS = (
     "queuedCount",
 )
 _VALID_RESULTS = frozenset(get_args(CaseResult))
+# The override call's values: Testsigma's result enum (the document's example sends SUCCESS); the
+# PASSED/FAILED spellings of newer pages are accepted only with behaviour.ts_override_spellings = "both".
+OVERRIDE_ENUM = frozenset({"SUCCESS", "FAILURE", "ABORTED", "NOT_EXECUTED", "QUEUED", "STOPPED"})
+_OVERRIDE_BOTH = OVERRIDE_ENUM | {"PASSED", "FAILED"}
 _EXECUTION_DETAILS = {
     "page_timeout": 30,
     "element_timeout": 30,
@@ -220,7 +225,7 @@ class TestsigmaApi(VendorApi):
             case_run = by_result_id.get(result_id) if isinstance(result_id, int) else None
             if case_run is None:
                 errors.append(f"Given test case result id {result_id} is not related to execution run {run.id}")
-            elif result not in _VALID_RESULTS:
+            elif result not in (OVERRIDE_ENUM if self.behaviour.ts_override_spellings == "enum" else _OVERRIDE_BOTH):
                 errors.append(f"Given result {result!r} is not valid for test case result id {result_id}")
             else:
                 accepted.append((case_run, str(result), item.get("comment")))

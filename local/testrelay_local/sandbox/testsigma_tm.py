@@ -1,4 +1,12 @@
-"""Testsigma Test Management API (`/testsigma-tm/api/v1`): test runs and the statuses of their cases."""
+"""Testsigma Test Management API (`/testsigma-tm/api/v1`): test runs and the statuses of their cases.
+
+Lists page with `page_size` and a cursor (`page_info {page_size, total_count, next, prev}`): the
+documents do not name the cursor's query parameter nor say what `next` is, so `behaviour.tm_paging`
+picks the variant (an opaque token in `cursor`, `page_token` or `after`; a page number in `page`; the
+following page's whole URL; or a parameter no client knows, where every call answers page 1 with a
+non-null `next`, as a real server ignoring an unknown parameter would). A test case's labels are
+`{id, name}` objects by default, strings with `behaviour.tm_labels = "strings"`.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +19,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 from testrelay_local.sandbox.messages import MalformedBody, Request, Response
 from testrelay_local.sandbox.seed import SandboxSeed, TmCaseSeed
@@ -21,6 +30,16 @@ DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 UNTESTED = "Untested"
 _RUN_ID_NAMESPACE = uuid.UUID("5f0c4a8e-2d7b-4c39-9a61-0e8f3b7d2c14")
+_LABEL_ID_NAMESPACE = uuid.UUID("0d7f8a62-93b1-4c5e-8f2a-6b4e1c9d3a70")
+# The query parameter carrying page_info.next, per paging variant (next_url: the URL holds `cursor`).
+_CURSOR_PARAMETER = {
+    "cursor": "cursor",
+    "page_token": "page_token",
+    "after": "after",
+    "page_number": "page",
+    "next_url": "cursor",
+    "unknown_param": "starting_after_cursor",
+}
 
 
 class _Invalid(Exception):
@@ -158,9 +177,26 @@ class TestsigmaTmApi(VendorApi):
         if not raw_size.isdigit() or not 1 <= int(raw_size) <= MAX_PAGE_SIZE:
             raise _Invalid({"page_size": [f"must be a whole number from 1 to {MAX_PAGE_SIZE}"]})
         size = int(raw_size)
-        cursor = request.query.get("cursor")
-        offset = _offset(cursor) if cursor else 0
+        variant = self.behaviour.tm_paging
+        parameter = _CURSOR_PARAMETER[variant]
+        raw = request.query.get(parameter)
+        if variant == "page_number":
+            if raw is not None and (not raw.isdigit() or int(raw) < 1):
+                raise _Invalid({parameter: ["must be a page number from 1"]})
+            offset = (int(raw) - 1) * size if raw else 0
+        else:
+            offset = _offset(raw) if raw else 0
         following = offset + size
+
+        def link(position: int) -> Any:
+            if variant == "page_number":
+                return position // size + 1
+            token = _cursor(position)
+            if variant == "next_url":
+                query = urlencode({**request.query, parameter: token})
+                return f"http://{request.header('host') or '127.0.0.1'}{self.prefix}{request.path}?{query}"
+            return token
+
         return Response.of_json(
             200,
             {
@@ -168,8 +204,8 @@ class TestsigmaTmApi(VendorApi):
                 "page_info": {
                     "page_size": size,
                     "total_count": len(items),
-                    "next": _cursor(following) if following < len(items) else None,
-                    "prev": _cursor(max(offset - size, 0)) if offset > 0 else None,
+                    "next": link(following) if following < len(items) else None,
+                    "prev": link(max(offset - size, 0)) if offset > 0 else None,
                 },
             },
         )
@@ -196,7 +232,16 @@ class TestsigmaTmApi(VendorApi):
     def _list_cases(self, request: Request, params: dict[str, str]) -> Response:
         project_id = params["project_id"]
         cases = self._seed.tm_projects[project_id].cases
-        return self._page(request, "test_cases", [{**case.model_dump(), "project_id": project_id} for case in cases])
+        return self._page(request, "test_cases", [self._case_view(case, project_id) for case in cases])
+
+    def _case_view(self, case: TmCaseSeed, project_id: str) -> dict[str, Any]:
+        view: dict[str, Any] = {**case.model_dump(), "project_id": project_id}
+        if self.behaviour.tm_labels == "objects":
+            view["labels"] = [
+                {"id": str(uuid.uuid5(_LABEL_ID_NAMESPACE, f"{project_id}:{name}")), "name": name}
+                for name in case.labels
+            ]
+        return view
 
     def _list_statuses(self, request: Request, _: dict[str, str]) -> Response:
         return self._page(request, "test_run_statuses", [status.model_dump() for status in self._seed.tm_run_statuses])

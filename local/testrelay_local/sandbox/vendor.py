@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from testrelay_local.sandbox.messages import Request, Response
+from testrelay_local.sandbox.seed import VendorBehaviour
 
 VendorName = Literal["testsigma", "testsigma_tm", "browserstack_tm", "github", "gitlab", "bitbucket"]
 Handler = Callable[[Request, dict[str, str]], Response]
@@ -55,8 +56,10 @@ class VendorApi(ABC):
     prefix: ClassVar[str]
     """Path of the vendor's base URL on the sandbox, e.g. `/testsigma/api/v1`."""
 
-    def __init__(self) -> None:
+    def __init__(self, behaviour: VendorBehaviour | None = None) -> None:
         self.router = Router()
+        self.behaviour = behaviour or VendorBehaviour()
+        """The undocumented points' variants in force (replaced by `POST /_sandbox/config`)."""
 
     @abstractmethod
     def authorized(self, request: Request) -> bool: ...

@@ -4,6 +4,8 @@ what is stored and queued (nothing at all when the report is refused)."""
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -11,6 +13,7 @@ import pytest
 import requests
 
 from testrelay.aws.secrets import forget_cached_secrets
+from testrelay.errors import InvalidPayload
 from testrelay_local.apigw import http_api_event
 from testrelay_local.functions import load_handler
 from testrelay_local.junit_push import sign
@@ -123,3 +126,92 @@ def test_a_completion_is_bound_to_the_upload_it_names(reports: Stack) -> None:
     assert (status, answer["status"]) == (400, "invalid")
     assert "another upload" in answer["message"]
     assert reports.queued() == []
+
+
+def test_a_report_with_an_unnamed_case_is_accepted(reports: Stack) -> None:
+    # Surefire 3 writes <testcase name=""> when @BeforeAll fails: the run that most needs syncing
+    status, answer = _post("/reports/junit/octo-checkout", (EVENTS / "junit" / "surefire-beforeall.xml").read_bytes())
+    assert (status, answer["cases"]) == (202, 1)
+    assert len(reports.queued()) == 1
+
+
+def test_a_report_in_a_legacy_encoding_is_accepted_and_an_unknown_encoding_is_named(reports: Stack) -> None:
+    report = (
+        "<?xml version='1.0' encoding='Shift_JIS'?><testsuite name='決済'><testcase name='カード TC-1'/></testsuite>"
+    )
+    status, answer = _post("/reports/junit/octo-checkout", report.encode("shift_jis"))
+    assert (status, answer["cases"]) == (202, 1)
+    status, answer = _post(
+        "/reports/junit/octo-checkout", b"<?xml version='1.0' encoding='x-mac-klingon'?><testsuite/>"
+    )
+    assert (status, answer["status"]) == (400, "invalid")
+    assert "encoding 'x-mac-klingon'" in answer["message"]
+
+
+def test_a_report_that_cannot_be_stored_is_answered_503_and_nothing_is_queued(reports: Stack) -> None:
+    # Given a results bucket S3 refuses (here: one that does not exist)
+    boto3.client("s3").delete_bucket(Bucket=BUCKET)
+    status, answer = _post("/reports/junit/octo-checkout", REPORT)
+    # Then the CI step is told to send it again, and no job names a report that is not there
+    assert (status, answer["status"]) == (503, "error")
+    assert "send the request again later" in answer["message"]
+    assert reports.queued() == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"upload_id": "x", "run_url": ' + b"1" * 5000 + b"}",
+        b'{"upload_id": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+        b'{"upload_id": "x", "repository": "acme/\\ud800"}',
+    ],
+)
+def test_a_completion_json_cannot_load_or_carry_is_refused(reports: Stack, body: bytes) -> None:
+    _, started = _post("/reports/junit/octo-checkout/uploads", b"")
+    status, answer = _post(started["complete_path"], body)
+    assert (status, answer["status"]) == (400, "invalid")
+    assert reports.queued() == []
+
+
+collect = load_handler("functions/collect_results")
+JUNIT_RUN = {"run_id": 0, "url": "", "triggered_at": 0, "source": "junit"}
+
+
+def _uploaded_job(reports: Stack, report: bytes) -> dict[str, Any]:
+    _, started = _post("/reports/junit/octo-checkout/uploads", b"")
+    assert requests.put(started["upload_url"], data=report, timeout=10).status_code == 200
+    assert _post(started["complete_path"], json.dumps({"upload_id": started["upload_id"]}).encode())[0] == 202
+    [job] = reports.queued()
+    return job
+
+
+def test_an_uploaded_report_that_does_not_read_fails_its_job_with_the_reason(reports: Stack) -> None:
+    # Given an uploaded report declaring an encoding it is not written in (checked only when its job runs)
+    job = _uploaded_job(
+        reports, b"<?xml version='1.0' encoding='EUC-KR'?><testsuite><testcase name='\xff\xfe'/></testsuite>"
+    )
+    # When its job collects the results, the task fails with InvalidPayload naming the problem, not a raw error
+    with pytest.raises(InvalidPayload, match="is not valid EUC-KR"):
+        collect({"job": job, "run": JUNIT_RUN}, FakeLambdaContext())
+
+
+def test_a_route_reading_trcli_ids_carries_the_option_into_its_jobs(reports: Stack) -> None:
+    # Given a route that reads trcli's case ids, as tokens TC-<id>
+    routes = Path(os.environ["ROUTES_FILE"])
+    routes.write_text(
+        routes.read_text()
+        + "  - name: from-trcli\n"
+        + "    testsigma: {test_plan_id: 9}\n"
+        + "    junit: {trcli_ids: true, trcli_id_format: 'TC-{id}'}\n"
+    )
+    report = (EVENTS / "junit" / "trcli-test-id-property.xml").read_bytes()
+    assert _post("/reports/junit/from-trcli", report)[0] == 202
+    # When its job collects the report, the ids are the tokens the targets match by
+    [job] = reports.queued()
+    assert job["route"]["junit"] == {"trcli_ids": True, "trcli_id_format": "TC-{id}"}
+    collected = collect({"job": job, "run": JUNIT_RUN}, FakeLambdaContext())
+    assert [item["ids"] for item in collected["items"]] == [
+        ["TC-1050381"],
+        ["TC-1050382", "TC-1050383", "TC-1050384"],
+        ["TC-1050385", "TC-1050386", "TC-1050387", "TC-1050388"],
+    ]

@@ -76,7 +76,8 @@ def test_update_test_cases_refuses_with_the_documented_codes(bs: Api, test_run: 
     assert (answer.status_code, answer.json()["error"]) == (400, error)
 
 
-def test_results_are_added_one_by_one_or_in_bulk_and_listed(bs: Api) -> None:
+def test_results_are_added_one_by_one_or_in_bulk_and_listed(sandbox: Sandbox, bs: Api) -> None:
+    sandbox.configure(bs_bulk_results="present")
     run = _create(bs)
     one = {"test_case_id": "TC-101", "test_result": {"status": "passed", "description": "ok"}}
     assert bs.post(f"{RUNS}/{run}/results", json=one).json()["test-result"]["status"] == "passed"
@@ -115,8 +116,45 @@ def test_credentials_and_the_rate_limit_are_enforced(sandbox: Sandbox, bs: Api) 
     # (throttle variants: tests/integration/sandbox/test_sandbox_throttle.py)
 
 
-def test_without_the_bulk_form_the_endpoint_is_not_found(sandbox: Sandbox, bs: Api) -> None:
-    sandbox.load_seed(SandboxSeed.demo().model_copy(update={"bs_bulk_results": False}))
+def test_by_default_only_the_documented_single_result_call_exists(bs: Api) -> None:
     run = _create(bs)
     bulk = {"test_results": [{"test_case_id": "TC-101", "test_result": {"status": "passed"}}]}
     assert bs.post(f"{RUNS}/{run}/results/bulk", json=bulk).status_code == 404
+    assert bs.get(f"{RUNS}/{run}/results").json()["test-results"] == []
+
+
+def test_the_bulk_call_with_another_body_refuses_this_one(sandbox: Sandbox, bs: Api) -> None:
+    sandbox.configure(bs_bulk_results="other_body")
+    run = _create(bs)
+    item = {"test_case_id": "TC-101", "test_result": {"status": "passed"}}
+    refused = bs.post(f"{RUNS}/{run}/results/bulk", json={"test_results": [item]})
+    assert (refused.status_code, refused.json()["error"]) == (400, "validation_failed")
+    assert bs.post(f"{RUNS}/{run}/results/bulk", json={"results": [item]}).status_code == 200
+
+
+@pytest.mark.parametrize("cap", [100, 500, 1000])
+def test_update_test_cases_refuses_more_cases_than_the_cap(sandbox: Sandbox, bs: Api, cap: int) -> None:
+    seed = SandboxSeed.demo()
+    extra = [{"identifier": f"TC-{5000 + n}", "title": f"case {n}"} for n in range(cap + 1)]
+    project = seed.bs_projects[DEMO_BS_PROJECT_ID]
+    project = project.model_copy(update={"cases": project.cases + [type(project.cases[0])(**c) for c in extra]})
+    sandbox.load_seed(seed.model_copy(update={"bs_projects": {DEMO_BS_PROJECT_ID: project}}))
+    sandbox.configure(bs_max_cases_per_request=cap)
+    run = _create(bs)
+    ids = [case["identifier"] for case in extra]
+    over = bs.call(
+        "PATCH", f"{RUNS}/{run}/update-test-cases", json={"test_run": {"add_test_cases": [{"test_case_ids": ids}]}}
+    )
+    assert (over.status_code, over.json()["error"]) == (400, "max_test_cases_per_request_exceeded")
+    body = {"test_run": {"add_test_cases": [{"test_case_ids": ids[:cap]}]}}
+    assert bs.call("PATCH", f"{RUNS}/{run}/update-test-cases", json=body).status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [("list", [{"field_name": "testsigma_id", "value": "9101"}]), ("dict", {"testsigma_id": "9101"})],
+)
+def test_custom_fields_come_as_the_configured_shape(sandbox: Sandbox, bs: Api, shape: str, expected: object) -> None:
+    sandbox.configure(bs_custom_fields=shape)
+    [first, *_] = bs.get(f"/api/v2/projects/{DEMO_BS_PROJECT_ID}/test-cases").json()["test_cases"]
+    assert first["custom_fields"] == expected

@@ -1,38 +1,61 @@
-"""The jobs queue: one SendMessageBatch per ten jobs."""
+"""The jobs queue: SendMessageBatch calls of at most ten jobs and SQS's batch size limit."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from testrelay.aws.clients import client
 from testrelay.errors import RelayError
 from testrelay.models.job import Job
 
 SQS_BATCH_LIMIT = 10
+# SQS refuses a batch whose messages (bodies and attributes) add up to more than 256 KiB.
+SQS_BATCH_BYTES = 256 * 1024
 
 
 class EnqueueFailed(RelayError):
-    """SQS refused some of the jobs; the webhook answers 5xx so the CI (or its operator) redelivers."""
+    """SQS refused some of the jobs; the webhook answers 5xx so the CI (or its operator) redelivers.
+    Job ids are deterministic, so jobs of a batch that did go through are not started twice."""
 
 
 def send_jobs(queue_url: str, jobs: Sequence[Job]) -> None:
-    for start in range(0, len(jobs), SQS_BATCH_LIMIT):
-        chunk = jobs[start : start + SQS_BATCH_LIMIT]
-        answer = client("sqs").send_message_batch(
-            QueueUrl=queue_url,
-            Entries=[
-                {
-                    "Id": str(index),
-                    "MessageBody": job.model_dump_json(),
-                    "MessageAttributes": {
-                        "job_id": {"DataType": "String", "StringValue": job.id},
-                        "kind": {"DataType": "String", "StringValue": job.kind},
-                    },
-                }
-                for index, job in enumerate(chunk)
-            ],
-        )
+    for chunk in _batches([_entry(job) for job in jobs]):
+        try:
+            answer = client("sqs").send_message_batch(QueueUrl=queue_url, Entries=chunk)
+        except (ClientError, BotoCoreError) as exc:
+            # Throttling, a batch SQS finds too long, an endpoint out of reach: all "try again later".
+            raise EnqueueFailed(f"queue refused {len(chunk)} job(s): {exc}") from exc
         failed = answer.get("Failed") or []
         if failed:
-            reasons = ", ".join(f"{chunk[int(f['Id'])].id}: {f.get('Code')}" for f in failed)
+            by_id = {entry["Id"]: entry["MessageAttributes"]["job_id"]["StringValue"] for entry in chunk}
+            reasons = ", ".join(f"{by_id.get(f['Id'], f['Id'])}: {f.get('Code')}" for f in failed)
             raise EnqueueFailed(f"queue refused {len(failed)} job(s): {reasons}")
+
+
+def _entry(job: Job) -> tuple[dict[str, Any], int]:
+    """The batch entry of a job (without its Id) and the bytes SQS counts for it."""
+    body = job.model_dump_json()
+    size = len(body.encode()) + len(job.id) + len(job.kind) + len("job_idkindStringString")
+    if size > SQS_BATCH_BYTES:
+        raise EnqueueFailed(f"job {job.id} is {size} bytes; an SQS message holds at most {SQS_BATCH_BYTES}")
+    attributes = {
+        "job_id": {"DataType": "String", "StringValue": job.id},
+        "kind": {"DataType": "String", "StringValue": job.kind},
+    }
+    return {"MessageBody": body, "MessageAttributes": attributes}, size
+
+
+def _batches(entries: list[tuple[dict[str, Any], int]]) -> Iterator[list[dict[str, Any]]]:
+    chunk: list[dict[str, Any]] = []
+    total = 0
+    for entry, size in entries:
+        if chunk and (len(chunk) == SQS_BATCH_LIMIT or total + size > SQS_BATCH_BYTES):
+            yield chunk
+            chunk, total = [], 0
+        chunk.append({"Id": str(len(chunk)), **entry})
+        total += size
+    if chunk:
+        yield chunk

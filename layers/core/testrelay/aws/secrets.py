@@ -7,12 +7,30 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from testrelay.aws.clients import client
 from testrelay.ci.base import WebhookCredential
-from testrelay.errors import ConfigurationError
+from testrelay.errors import ConfigurationError, RelayError
 from testrelay.settings import get_settings
+
+# Secrets Manager answers that say "not now", not "not configured": the caller may try again later.
+_TRANSIENT_CODES = frozenset(
+    {"ThrottlingException", "TooManyRequestsException", "InternalServiceError", "ServiceUnavailable", "RequestTimeout"}
+)
+
+
+class SecretsUnavailable(RelayError):
+    """Secrets Manager could not be reached or throttled the read: retrying later will help."""
+
+
+def _transient(exc: BaseException) -> bool:
+    # Powertools re-raises every failure as GetParameterError; the botocore error is its context.
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, ClientError):
+        return cause.response.get("Error", {}).get("Code") in _TRANSIENT_CODES
+    return isinstance(cause, BotoCoreError)
 
 
 @cache
@@ -27,6 +45,8 @@ def _secret_json(secret_id: str) -> dict[str, Any]:
     except TransformParameterError as exc:
         raise ConfigurationError(f"secret {secret_id} is not a JSON object") from exc
     except GetParameterError as exc:
+        if _transient(exc):
+            raise SecretsUnavailable(f"secret {secret_id} cannot be read now: Secrets Manager is unavailable") from exc
         raise ConfigurationError(f"secret {secret_id} cannot be read") from exc
     if not isinstance(value, dict):
         raise ConfigurationError(f"secret {secret_id} is not a JSON object")

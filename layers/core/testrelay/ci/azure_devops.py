@@ -8,16 +8,18 @@ ref and commit in `resource.sourceGetVersion` ("LG:refs/heads/main:<sha>"); the 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from testrelay.ci.base import (
+    TAG_PREFIX,
     Ignored,
     WebhookCredential,
+    identifier,
     integer,
     load_json_object,
-    require,
     strip_ref,
     text,
     verify_basic_or_token,
@@ -35,6 +37,8 @@ RESULTS = {
     "stopped": "cancelled",
 }
 _MARKDOWN_LINK = re.compile(r"\]\((https?://[^)\s]+)\)")
+_PULL_REF = re.compile(r"^refs/pull/(\d+)/(?:merge|head)$")
+MAX_PARAMETERS = 64 * 1024
 UNFINISHED = {"inprogress", "notstarted", "cancelling", "postponed", "none", "completed"}
 
 
@@ -57,12 +61,28 @@ class AzureDevOpsProvider:
         if status.lower() in UNFINISHED:
             return Ignored(reason=f"build status {status!r} is not a finished result", event=event)
         ref, sha = _source_version(resource)
+        ref = text(resource, "sourceBranch") or ref
+        pull = _PULL_REF.match(ref or "")
+        tag = ref[len(TAG_PREFIX) :] if ref and ref.startswith(TAG_PREFIX) else None
+        pull_request = None
+        if pull or text(resource, "reason") == "pullRequest":
+            # The merge ref is no branch of the repository; the PR's source branch is in triggerInfo
+            # (or, older, in the `parameters` JSON string).
+            pull_request = _trigger_info(resource, "pr.number") or (pull.group(1) if pull else None)
+            branch = strip_ref(
+                _trigger_info(resource, "pr.sourceBranch") or _parameter(resource, "system.pullRequest.sourceBranch")
+            )
+        else:
+            branch = None if tag else strip_ref(ref)
         return CiEvent(
             provider=self.name,
             event=event,
-            delivery_key=str(require(payload, "id")),
+            delivery_key=identifier(payload, "id"),
             repository=_repository(payload, resource),
-            branch=strip_ref(text(resource, "sourceBranch") or ref),
+            branch=branch,
+            tag=tag,
+            pull_request=pull_request,
+            fork=(_trigger_info(resource, "pr.isFork") or "").lower() == "true",
             commit_sha=text(resource, "sourceVersion") or sha,
             pipeline_id=text(resource, "id"),
             pipeline_name=text(resource, "definition.name") or "",
@@ -70,6 +90,24 @@ class AzureDevOpsProvider:
             run_url=text(resource, "_links.web.href") or _message_link(payload) or text(resource, "url"),
             outcome=normalise(RESULTS, status) if status else None,
         )
+
+
+def _trigger_info(resource: Mapping[str, Any], key: str) -> str | None:
+    # Keys such as "pr.sourceBranch" contain dots, so no dotted path can reach them.
+    info = resource.get("triggerInfo")
+    value = info.get(key) if isinstance(info, Mapping) else None
+    return value if isinstance(value, str) and value else None
+
+
+def _parameter(resource: Mapping[str, Any], key: str) -> str | None:
+    """A value of `resource.parameters`, a JSON object serialised as a string."""
+    raw = resource.get("parameters")
+    try:
+        parameters = json.loads(raw) if isinstance(raw, str) and len(raw) <= MAX_PARAMETERS else None
+    except (ValueError, RecursionError):
+        return None
+    value = parameters.get(key) if isinstance(parameters, dict) else None
+    return value if isinstance(value, str) and value else None
 
 
 def _message_link(payload: Mapping[str, Any]) -> str | None:

@@ -7,6 +7,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -76,11 +77,48 @@ def verify_hmac_sha256(secret: str, body: bytes, signature: str | None, prefix: 
 def load_json_object(body: bytes) -> dict[str, Any]:
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError as exc:
+        raise InvalidPayload("body is not accepted: JSON nested too deeply") from exc
+    except ValueError as exc:  # bad JSON, bad UTF-8, or a number beyond Python's int-string limit
+        if "integer string conversion" in str(exc):
+            raise InvalidPayload("body is not accepted: a JSON number has more than 4300 digits") from exc
         raise InvalidPayload(f"body is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise InvalidPayload("body must be a JSON object")
     return data
+
+
+def string(data: Any, path: str, *, required: bool = False) -> str | None:
+    """A field the provider documents as a string: missing or null is None (or InvalidPayload when
+    required); any other JSON type is InvalidPayload naming the field, never a guess."""
+    value = optional(data, path)
+    if value is None:
+        if required:
+            raise InvalidPayload(f"field {path!r} is missing")
+        return None
+    if not isinstance(value, str):
+        raise InvalidPayload(f"field {path!r} must be a string, not {_json_type(value)}")
+    return value
+
+
+def identifier(data: Any, path: str) -> str:
+    """A required id the provider sends as a number or a string."""
+    value = optional(data, path)
+    if value is None or value == "":
+        raise InvalidPayload(f"field {path!r} is missing")
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise InvalidPayload(f"field {path!r} must be a number or a string, not {_json_type(value)}")
+    return str(value)
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, Mapping):
+        return "an object"
+    return "an array" if isinstance(value, list) else type(value).__name__
 
 
 def require(data: Mapping[str, Any], path: str) -> Any:
@@ -151,14 +189,28 @@ def integer(data: Any, *paths: str) -> int | None:
         value = optional(data, path)
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.isdigit():
+        # isascii: "²".isdigit() is true; the length keeps int() within its digit limit.
+        if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
             return int(value)
     return None
 
 
 def body_digest(*parts: object) -> str:
     """A dedupe key from stable body fields, for CIs whose delivery id changes on retry."""
-    return hashlib.sha256("\0".join("" if p is None else str(p) for p in parts).encode()).hexdigest()[:32]
+    # surrogatepass: a lone surrogate from the body must not break hashing (the event refuses it later).
+    joined = "\0".join("" if p is None else str(p) for p in parts)
+    return hashlib.sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+TAG_PREFIX = "refs/tags/"
+# https://host/org/repo(.git), ssh://git@host/org/repo.git or git@host:org/repo.git
+_SCM_PATH = re.compile(r"^(?:[a-z+]+://[^/]+/|[^@/]+@[^:/]+:)(?P<path>.+?)(?:\.git)?/?$")
+
+
+def scm_path(url: str | None) -> str | None:
+    """The repository path of a clone or web URL: `https://github.com/acme/shop.git` -> `acme/shop`."""
+    found = _SCM_PATH.match(url) if url else None
+    return found.group("path") if found else None
 
 
 def strip_ref(ref: str | None) -> str | None:

@@ -13,6 +13,7 @@ from testrelay.ci.base import (
     Ignored,
     WebhookCredential,
     body_digest,
+    identifier,
     load_json_object,
     require,
     text,
@@ -47,19 +48,25 @@ class BitbucketProvider:
         status = require(payload, "commit_status")
         if not isinstance(status, Mapping):
             raise InvalidPayload("field 'commit_status' must be an object")
-        state = str(require(status, "state"))
+        state = identifier(status, "state")
         key = text(status, "key") or ""
         if state.lower() not in STATES:
             return Ignored(reason=f"commit status state {state!r} is not finished", event=event)
         if key.startswith(OWN_KEY_PREFIX):
             return Ignored(reason=f"status {key!r} is testrelay's own", event=event)
-        repository = str(require(payload, "repository.full_name"))
+        repository = identifier(payload, "repository.full_name")
         sha = text(status, "commit.hash") or _sha_from_link(text(status, "links.commit.href"))
         return CiEvent(
             provider=self.name,
             event=event,
             delivery_key=body_digest(
-                text(payload, "repository.uuid") or repository, sha, key, state, text(status, "updated_on")
+                # The status's URL names the build: two builds of one commit under one key differ there.
+                text(payload, "repository.uuid") or repository,
+                sha,
+                key,
+                state,
+                text(status, "updated_on"),
+                text(status, "url"),
             ),
             repository=repository,
             branch=text(status, "refname"),

@@ -8,14 +8,15 @@ from typing import Any
 from testrelay.ci.base import (
     Ignored,
     WebhookCredential,
+    identifier,
     integer,
     load_json_object,
-    require,
+    scm_path,
     text,
     verify_hmac_sha256,
 )
 from testrelay.ci.outcomes import normalise
-from testrelay.errors import AuthenticationFailed
+from testrelay.errors import AuthenticationFailed, InvalidPayload
 from testrelay.models.ci_event import CiEvent
 
 EVENTS = ("workflow-completed", "job-completed")
@@ -31,6 +32,16 @@ STATUSES = {
 }
 # Project slugs start with the VCS; for GitHub and Bitbucket projects the rest is the org/repo path.
 VCS_PREFIXES = ("github/", "gh/", "bitbucket/", "bb/")
+# Pipelines of GitLab, GitHub App and Bitbucket Data Center projects have a `circleci/<org id>/<project
+# id>` slug; their repository is named only in `pipeline.trigger_parameters`.
+NATIVE_PREFIX = "circleci/"
+TRIGGER_REPOSITORY_URLS = (
+    "pipeline.trigger_parameters.gitlab.web_url",
+    "pipeline.trigger_parameters.github_app.repo_url",
+    "pipeline.trigger_parameters.git.repo_url",
+    "pipeline.trigger_parameters.gitlab.repo_url",
+    "pipeline.trigger_parameters.git.checkout_url",
+)
 
 
 class CircleCiProvider:
@@ -68,10 +79,11 @@ class CircleCiProvider:
         return CiEvent(
             provider=self.name,
             event=event,
-            delivery_key=str(require(payload, "id")),
+            delivery_key=identifier(payload, "id"),
             repository=_repository(payload),
             # Two shapes: `pipeline.vcs` for GitHub/Bitbucket projects, `trigger_parameters.git` for the others.
             branch=text(payload, "pipeline.vcs.branch", "pipeline.trigger_parameters.git.branch"),
+            tag=text(payload, "pipeline.vcs.tag", "pipeline.trigger_parameters.git.tag"),
             commit_sha=text(payload, "pipeline.vcs.revision", "pipeline.trigger_parameters.git.checkout_sha"),
             pipeline_id=text(workflow, "id"),
             pipeline_name=name,
@@ -82,8 +94,15 @@ class CircleCiProvider:
 
 
 def _repository(payload: Mapping[str, Any]) -> str:
-    slug = str(require(payload, "project.slug"))
+    slug = text(payload, "project.slug")
+    if not slug:
+        raise InvalidPayload("field 'project.slug' is missing")
     for prefix in VCS_PREFIXES:
         if slug.startswith(prefix):
             return slug[len(prefix) :]
+    if slug.startswith(NATIVE_PREFIX):
+        for path in TRIGGER_REPOSITORY_URLS:
+            repository = scm_path(text(payload, path))
+            if repository:
+                return repository
     return slug

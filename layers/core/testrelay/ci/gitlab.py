@@ -38,6 +38,9 @@ class GitLabProvider:
     def parse(self, headers: Mapping[str, str], body: bytes) -> CiEvent | Ignored:
         payload = load_json_object(body)
         kind = payload.get("object_kind")
+        if kind is None:
+            # Every GitLab hook body names its kind; an empty one (`{}`) is not a GitLab event at all.
+            raise InvalidPayload("field 'object_kind' is missing: the body is not a GitLab webhook event")
         if kind == "pipeline":
             return self._pipeline(headers, body, payload)
         if kind == "build":
@@ -67,12 +70,18 @@ class GitLabProvider:
                 event="pipeline",
             )
         tag = attributes.get("tag") is True
+        ref = text(attributes, "ref")
         return CiEvent(
             provider=self.name,
             event="pipeline",
             delivery_key=self._delivery_key(headers, body),
             repository=_repository(payload),
-            branch=None if tag else text(attributes, "ref"),
+            branch=None if tag else ref,
+            tag=ref if tag else None,
+            pull_request=text(payload, "merge_request.iid"),
+            # A child pipeline (trigger:include) runs for the same commit as its parent, whose own
+            # hook already reports it: routes opt in with `match.child_pipelines`.
+            child_pipeline=attributes.get("source") == "parent_pipeline",
             commit_sha=text(attributes, "sha") or text(payload, "commit.id"),
             pipeline_id=text(attributes, "id"),
             pipeline_name=text(attributes, "name") or "",
@@ -97,6 +106,7 @@ class GitLabProvider:
             delivery_key=self._delivery_key(headers, body),
             repository=repository,
             branch=None if payload.get("tag") is True else text(payload, "ref"),
+            tag=text(payload, "ref") if payload.get("tag") is True else None,
             # A job's `commit.id` is its pipeline's id, not a commit: the sha is `sha` (or `commit.sha`).
             commit_sha=text(payload, "sha", "commit.sha"),
             pipeline_id=text(payload, "pipeline_id"),

@@ -7,16 +7,17 @@ result is known and it comes first) and ignores FINALIZED, so one build starts o
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from testrelay.ci.base import (
     Ignored,
     WebhookCredential,
+    identifier,
     integer,
     load_json_object,
-    require,
+    scm_path,
     strip_ref,
     text,
     verify_basic_or_token,
@@ -33,8 +34,6 @@ STATUSES = {
     "aborted": "cancelled",
     "not_built": "skipped",
 }
-# https://host/org/repo(.git), ssh://git@host/org/repo.git or git@host:org/repo.git
-_SCM_PATH = re.compile(r"^(?:[a-z+]+://[^/]+/|[^@/]+@[^:/]+:)(?P<path>.+?)(?:\.git)?/?$")
 
 
 class JenkinsProvider:
@@ -57,20 +56,22 @@ class JenkinsProvider:
             )
         if phase != ACTED_ON:
             return Ignored(reason=f"phase {phase or None!r} ignored (testrelay acts on COMPLETED)", event="build")
-        name = str(require(payload, "name"))
+        name = identifier(payload, "name")
         number = integer(build, "number")
         if number is None:
             raise InvalidPayload("field 'build.number' is missing")
         status = text(build, "status")
+        job_path = _job_path(payload, build, name)
         return CiEvent(
             provider=self.name,
             event="build",
-            # The plugin has no delivery id: job, build number and phase name the delivery.
-            delivery_key=f"{name}#{number}:{phase}",
-            repository=_repository(build) or name,
+            # The plugin has no delivery id. The build's URL names it: `name` is the short name, the
+            # same (`main`) for every multibranch or folder job of that branch name.
+            delivery_key=f"{text(build, 'full_url') or job_path + '#' + str(number)}:{phase}",
+            repository=_repository(build) or job_path,
             branch=strip_ref(text(build, "scm.branch", "parameters.BRANCH_NAME", "parameters.GIT_BRANCH")),
             commit_sha=text(build, "scm.commit", "parameters.GIT_COMMIT"),
-            pipeline_id=f"{name}#{number}",
+            pipeline_id=f"{job_path}#{number}",
             pipeline_name=name,
             run_number=number,
             run_url=text(build, "full_url"),
@@ -78,7 +79,13 @@ class JenkinsProvider:
         )
 
 
+def _job_path(payload: Mapping[str, Any], build: Mapping[str, Any], name: str) -> str:
+    """The job's full name from its URL (`job/shop/job/main/` -> `shop/main`), else its short name."""
+    url = text(payload, "url") or (text(build, "url") or "").rstrip("/").rpartition("/")[0]
+    parts = [part for part in url.strip("/").split("/") if part]
+    names = [unquote(part) for kind, part in zip(parts[::2], parts[1::2], strict=False) if kind == "job"]
+    return "/".join(names) or name
+
+
 def _repository(build: Mapping[str, Any]) -> str | None:
-    url = text(build, "scm.url")
-    found = _SCM_PATH.match(url) if url else None
-    return found.group("path") if found else None
+    return scm_path(text(build, "scm.url"))

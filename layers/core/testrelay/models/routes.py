@@ -10,9 +10,24 @@ import string
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from testrelay.models.execution import CaseStatus
+from testrelay.models.vendor_enums import (
+    BROWSERSTACK_SYSTEM_STATUSES,
+    TESTSIGMA_OVERRIDE_RESULTS,
+    TESTSIGMA_RESULT_SPELLINGS,
+    TESTSIGMA_RESULTS,
+    canonical_testsigma_result,
+)
 from testrelay.sync.matching import CaseMatching
 from testrelay.sync.status_map import ResultMapping
 
@@ -71,6 +86,13 @@ class Match(_Strict):
     # The pipeline, workflow, build definition or job name; `pipelines` reads better for most CIs.
     workflows: list[str] = Field(default_factory=list, validation_alias=AliasChoices("workflows", "pipelines"))
     outcomes: list[str] = Field(default_factory=lambda: ["success"])
+    # Tag builds have no branch; they match `tags` (empty: any tag, like every other list).
+    tags: list[str] = Field(default_factory=list)
+    # Code from a fork (a pull request's head repository differs) runs only where a route asks for it:
+    # a fork's `main` is not the repository's `main`.
+    forks: bool = False
+    # GitLab child pipelines run for the same commit as their parent, which already started the job.
+    child_pipelines: bool = False
 
     @model_validator(mode="before")
     @classmethod
@@ -130,6 +152,16 @@ class TestsigmaTmTarget(CaseMatching, ResultMapping):
 
     _template = field_validator("run_title")(_check_template)
 
+    @field_validator("status_ids")
+    @classmethod
+    def _status_ids_given(cls, value: dict[CaseStatus, str]) -> dict[CaseStatus, str]:
+        # No document fixes the ids (each project has its own, custom ones included): `testrelay doctor`
+        # checks them against the project's statuses. Here only what can never be an id is refused.
+        empty = sorted(status.value for status, status_id in value.items() if not status_id.strip())
+        if empty:
+            raise ValueError(f"empty test_run_status_id for: {', '.join(empty)}")
+        return {status: status_id.strip() for status, status_id in value.items()}
+
     @model_validator(mode="after")
     def _every_status_mapped(self) -> TestsigmaTmTarget:
         missing = sorted(s.value for s in self.produced_statuses() - set(self.status_ids))
@@ -160,8 +192,12 @@ class BrowserStackTmTarget(CaseMatching, ResultMapping):
     assignee: str | None = Field(default=None, description="e-mail of the run's assignee")
     configurations: list[int] = Field(default_factory=list)
     test_plan_id: str | None = None
+    custom_statuses: list[str] = Field(
+        default_factory=list, description="the account's custom result statuses that `statuses` may name"
+    )
     statuses: dict[CaseStatus, str] = Field(
-        default_factory=dict, description="result status sent for each relay status; custom statuses allowed"
+        default_factory=dict,
+        description="result status sent for each relay status: a system status or one of custom_statuses",
     )
     run_state: RunState | None = Field(default=None, description="move the run to this state once written")
     close_run: bool = False
@@ -170,6 +206,33 @@ class BrowserStackTmTarget(CaseMatching, ResultMapping):
     bulk_results: bool = Field(default=True, description="false: always one result per call")
 
     _templates = field_validator("run_name", "description")(_check_template)
+
+    @field_validator("custom_statuses")
+    @classmethod
+    def _custom_statuses(cls, value: list[str]) -> list[str]:
+        names = [name.strip() for name in value]
+        if any(not name for name in names):
+            raise ValueError("a custom status name is empty")
+        return names
+
+    @field_validator("statuses")
+    @classmethod
+    def _known_statuses(cls, value: dict[CaseStatus, str], info: ValidationInfo) -> dict[CaseStatus, str]:
+        custom = list(info.data.get("custom_statuses") or [])
+        checked: dict[CaseStatus, str] = {}
+        for status, name in value.items():
+            name = name.strip()
+            if name.lower() in BROWSERSTACK_SYSTEM_STATUSES:
+                name = name.lower()  # the API takes system statuses lower-case
+            elif name not in custom:
+                declared = ", ".join(custom) if custom else "none declared"
+                raise ValueError(
+                    f"{status.value}: {name!r} is not a BrowserStack status; allowed: "
+                    f"{', '.join(BROWSERSTACK_SYSTEM_STATUSES)}, or a custom status listed in custom_statuses "
+                    f"({declared})"
+                )
+            checked[status] = name
+        return checked
 
     def status_name(self, status: CaseStatus) -> str:
         return self.statuses.get(status) or BROWSERSTACK_STATUSES[status]
@@ -201,17 +264,61 @@ class TestsigmaOverrideTarget(_Strict):
     @classmethod
     def _upper(cls, value: object) -> object:
         if isinstance(value, dict):
-            return {str(k).upper(): str(v).upper() for k, v in value.items()}
+            return {str(k).strip().upper(): str(v).strip().upper() for k, v in value.items()}
         return value
+
+    @field_validator("overrides")
+    @classmethod
+    def _testsigma_results(cls, value: dict[str, str]) -> dict[str, str]:
+        """Keys are results as read (either spelling); values are sent to the override endpoint, whose
+        only documented values are Testsigma's result enum (its example sends SUCCESS)."""
+        readable = (*TESTSIGMA_RESULTS, *TESTSIGMA_RESULT_SPELLINGS)
+        rules: dict[str, str] = {}
+        for result, override in value.items():
+            if result not in readable:
+                raise ValueError(f"{result}: not a Testsigma result; allowed keys: {', '.join(readable)}")
+            override = canonical_testsigma_result(override)
+            if override not in TESTSIGMA_OVERRIDE_RESULTS:
+                raise ValueError(
+                    f"{result}: {override!r} cannot be set; allowed values: {', '.join(TESTSIGMA_OVERRIDE_RESULTS)}"
+                    " (PASSED/FAILED are sent as SUCCESS/FAILURE; QUEUED is not a result a finished run can get)"
+                )
+            key = canonical_testsigma_result(result)
+            if key == override:
+                raise ValueError(f"{result}: overridden with the same result, {override}: remove the rule")
+            if rules.get(key, override) != override:
+                raise ValueError(f"{result}: {key} already has the override {rules[key]}")
+            rules[key] = override
+        return rules
 
     def override_for(self, case_id: int, result: str) -> str | None:
         if self.case_ids and case_id not in self.case_ids:
             return None
-        wanted = self.overrides.get(result.upper())
-        return wanted if wanted and wanted != result.upper() else None
+        current = canonical_testsigma_result(result)
+        wanted = self.overrides.get(current)
+        return wanted if wanted and wanted != current else None
 
 
 Target = Annotated[TestsigmaTmTarget | BrowserStackTmTarget | TestsigmaOverrideTarget, Field(discriminator="kind")]
+
+
+class JunitReading(_Strict):
+    """How a route reads the JUnit reports sent to it (`POST /reports/junit/{route}`); off by default."""
+
+    trcli_ids: bool = Field(
+        default=False,
+        description="read TestRail CLI's case ids: C123 in a test's name, <property name='test_id' value='C123'>",
+    )
+    trcli_id_format: str = Field(
+        default="C{id}", description="the case id token a trcli id becomes for matching, e.g. TC-{id} or {id}"
+    )
+
+    @field_validator("trcli_id_format")
+    @classmethod
+    def _one_id_placeholder(cls, value: str) -> str:
+        if template_fields(value) != {"id"}:
+            raise ValueError("must hold the placeholder {id} and no other, e.g. C{id}")
+        return value
 
 
 class RouteAction(_Strict):
@@ -222,6 +329,7 @@ class RouteAction(_Strict):
     polling: Polling = Field(default_factory=Polling)
     targets: list[Target] = Field(default_factory=list)
     report_to_ci: bool = True
+    junit: JunitReading = Field(default_factory=JunitReading)
 
     _name = field_validator("name")(_check_name)
 

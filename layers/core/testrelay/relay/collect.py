@@ -81,7 +81,7 @@ def _report_cases(job: Job) -> Iterator[list[CaseResult]]:
     if not job.report_key:
         raise InvalidPayload(f"junit job {job.id} names no report")
     with open_report(get_settings().require("results_bucket"), job.report_key) as stream:
-        for result in parse_report(stream):
+        for result in parse_report(stream, job.route.junit):
             yield [result]
 
 

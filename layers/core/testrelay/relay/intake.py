@@ -8,9 +8,10 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from testrelay.aws.queue import send_jobs
+from testrelay.aws.queue import EnqueueFailed, send_jobs
 from testrelay.aws.secrets import webhook_secret
 from testrelay.ci.base import Ignored
+from testrelay.ci.boundary import parse_delivery
 from testrelay.ci.registry import PROVIDERS
 from testrelay.errors import AuthenticationFailed, InvalidPayload
 from testrelay.models.job import Job
@@ -39,7 +40,7 @@ def receive(provider_name: str, headers: Mapping[str, str], body: bytes) -> Answ
         return Answer(401, {"status": "unauthorized", "message": str(exc)})
 
     try:
-        parsed = provider.parse(headers, body)
+        parsed = parse_delivery(provider, headers, body)
     except InvalidPayload as exc:
         logger.warning("webhook body invalid", provider=provider_name, reason=str(exc))
         metrics.add_metric(name="WebhookInvalid", unit=MetricUnit.Count, value=1)
@@ -67,7 +68,13 @@ def receive(provider_name: str, headers: Mapping[str, str], body: bytes) -> Answ
         return Answer(200, {"status": "ignored", **delivery, "reason": reason})
 
     jobs = [Job.for_event(event, route.action()) for route in matched]
-    send_jobs(get_settings().require("jobs_queue_url"), jobs)
+    try:
+        send_jobs(get_settings().require("jobs_queue_url"), jobs)
+    except EnqueueFailed as exc:
+        # The one 5xx a CI gets for a delivery (README "answers"): job ids are deterministic, so the
+        # jobs of a batch that did go through are not started again by the redelivery.
+        logger.error("jobs not enqueued", **delivery, error=str(exc))
+        return Answer(503, {"status": "error", "message": "jobs could not be queued; redeliver later"})
     logger.info("jobs enqueued", **delivery, jobs=[job.id for job in jobs])
     metrics.add_metric(name="JobsEnqueued", unit=MetricUnit.Count, value=len(jobs))
     return Answer(202, {"status": "accepted", **delivery, "jobs": [job.id for job in jobs]})

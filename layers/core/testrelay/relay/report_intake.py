@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from testrelay.aws.queue import send_jobs
 from testrelay.aws.results_store import presigned_put, put_report, report_exists, report_key
@@ -49,6 +50,17 @@ class ReportContext(BaseModel):
     sha: str | None = Field(default=None, max_length=100)
     run_url: str | None = Field(default=None, max_length=2000)
     pipeline_name: str = Field(default="", max_length=300)
+
+    @field_validator("*")
+    @classmethod
+    def _encodable(cls, value: object) -> object:
+        # JSON may carry a lone surrogate ("\ud800"); it would only fail later, when the job is serialised.
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("is not valid Unicode (holds a lone surrogate)") from None
+        return value
 
     def job(self, route: RouteAction, default_delivery: str, key_of: str | None = None) -> Job:
         delivery = self.delivery_id or default_delivery
@@ -95,6 +107,24 @@ def _refusal(route_name: str, headers: Mapping[str, str], body: bytes) -> Answer
         return Answer(404, {"status": "unknown_route", "message": f"no route {route_name!r}"})
 
 
+def _unavailable(route_name: str, what: str, exc: Exception) -> Answer:
+    """S3 or SQS failed: nothing was accepted, and the same request can be sent again."""
+    logger.error(f"{what} failed", route=route_name, error=str(exc))
+    return Answer(503, {"status": "error", "message": f"{what} failed; send the request again later"})
+
+
+def _completion_body(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        return {}
+    try:
+        return load_json_object(body)
+    except (ValueError, RecursionError) as exc:
+        # Valid JSON Python will not load: an integer of thousands of digits, arrays nested thousands deep.
+        raise InvalidPayload(
+            "upload completion body is JSON that cannot be loaded (a number too long or nesting too deep)"
+        ) from exc
+
+
 def _invalid(route_name: str, exc: InvalidPayload) -> Answer:
     logger.warning("report refused", route=route_name, reason=str(exc))
     metrics.add_metric(name="WebhookInvalid", unit=MetricUnit.Count, value=1)
@@ -102,7 +132,10 @@ def _invalid(route_name: str, exc: InvalidPayload) -> Answer:
 
 
 def _enqueue(job: Job, **answer: Any) -> Answer:
-    send_jobs(get_settings().require("jobs_queue_url"), [job])
+    try:
+        send_jobs(get_settings().require("jobs_queue_url"), [job])
+    except (ClientError, BotoCoreError) as exc:
+        return _unavailable(job.route.name, "queueing the junit job", exc)
     logger.info("junit job enqueued", job_id=job.id, route=job.route.name, report=job.report_key)
     metrics.add_metric(name="JobsEnqueued", unit=MetricUnit.Count, value=1)
     return Answer(202, {"status": "accepted", "delivery": job.event.delivery_key, "jobs": [job.id], **answer})
@@ -122,12 +155,15 @@ def receive_report(route_name: str, headers: Mapping[str, str], query: Mapping[s
                 "delivery_id is not accepted in the query (it is not signed); a report sent in the request "
                 "dedupes on its content, an uploaded one on its signed completion"
             )
-        cases = sum(1 for _ in parse_report(io.BytesIO(body)))
+        cases = sum(1 for _ in parse_report(io.BytesIO(body), route.junit))
     except InvalidPayload as exc:
         return _invalid(route_name, exc)
     job = context.job(route, "sha256:" + hashlib.sha256(body).hexdigest())
     assert job.report_key is not None
-    put_report(get_settings().require("results_bucket"), job.report_key, body)
+    try:
+        put_report(get_settings().require("results_bucket"), job.report_key, body)
+    except (ClientError, BotoCoreError) as exc:
+        return _unavailable(route_name, "storing the report", exc)
     return _enqueue(job, cases=cases)
 
 
@@ -163,12 +199,16 @@ def finish_upload(route_name: str, upload_id: str, headers: Mapping[str, str], b
     if not _UPLOAD_ID.match(upload_id):
         return Answer(404, {"status": "unknown_upload", "message": "no such upload"})
     try:
-        context = _context(load_json_object(body) if body.strip() else {}, UploadCompletion)
+        context = _context(_completion_body(body), UploadCompletion)
     except InvalidPayload as exc:
         return _invalid(route_name, exc)
     if not isinstance(context, UploadCompletion) or context.upload_id != upload_id:
         return _invalid(route_name, InvalidPayload("the signed body names another upload than the URL"))
     key = report_key(f"uploads/{upload_id}")
-    if not report_exists(get_settings().require("results_bucket"), key):
+    try:
+        uploaded = report_exists(get_settings().require("results_bucket"), key)
+    except (ClientError, BotoCoreError) as exc:
+        return _unavailable(route_name, "looking up the upload", exc)
+    if not uploaded:
         return Answer(409, {"status": "not_uploaded", "message": f"nothing was uploaded for upload {upload_id}"})
     return _enqueue(context.job(route, f"upload:{upload_id}", key), upload_id=upload_id)

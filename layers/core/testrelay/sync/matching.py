@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -64,6 +64,45 @@ class CaseMatching(BaseModel):
         if value is None:
             return []
         return [value] if isinstance(value, str) else list(value)
+
+
+_LABEL_NAME_KEYS = ("name", "title", "label", "value")
+
+
+def label_names(raw: Any) -> tuple[str, ...]:
+    """A case's labels/tags as text, whatever their shape: strings, or objects such as Testsigma TM's
+    `{id, name, ...}` (the name is taken; `title`/`label`/`value` where there is no name)."""
+    if not isinstance(raw, list | tuple):
+        return ()
+    names: list[str] = []
+    for label in raw:
+        if isinstance(label, str):
+            names.append(label)
+        elif isinstance(label, Mapping):
+            found = next((label[key] for key in _LABEL_NAME_KEYS if isinstance(label.get(key), str | int)), None)
+            if found is not None:
+                names.append(str(found))
+    return tuple(names)
+
+
+def custom_field_values(raw: Any) -> dict[str, tuple[str, ...]]:
+    """A case's custom fields as name -> values, from BrowserStack's documented list of
+    `{field_name, value}` or from a `{name: value}` dict; a list value gives several values."""
+    pairs: list[tuple[Any, Any]] = []
+    if isinstance(raw, Mapping):
+        pairs = list(raw.items())
+    elif isinstance(raw, list | tuple):
+        for item in raw:
+            if isinstance(item, Mapping):
+                name = item.get("field_name", item.get("name"))
+                pairs.append((name, item.get("value", item.get("field_value"))))
+    fields: dict[str, tuple[str, ...]] = {}
+    for name, value in pairs:
+        if name is None or value is None:
+            continue
+        values = value if isinstance(value, list | tuple) else [value]
+        fields[str(name)] = fields.get(str(name), ()) + tuple(str(v) for v in values if v is not None)
+    return fields
 
 
 @dataclass(frozen=True)

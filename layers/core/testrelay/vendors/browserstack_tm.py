@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from testrelay.errors import VendorRejected
+from testrelay.errors import VendorAuthFailed, VendorPagingStalled, VendorRejected
 from testrelay.vendors.http import VendorSession
 
 RATE_LIMIT_PER_MINUTE = 300
@@ -18,8 +18,31 @@ MAX_BULK_RESULTS = 300
 THROTTLE_WAIT_SECONDS = 60.0
 
 
+TOO_MANY_CASES = "max_test_cases_per_request_exceeded"
+
+
 class BulkResultsUnsupported(Exception):
-    """The account's API has no bulk results endpoint: add results one by one."""
+    """The multi-result call (undocumented) is not there, or wants another body: add results one by one.
+
+    Raised for any 4xx but 401/403 (those propagate as VendorAuthFailed). A 404 is taken as "no such
+    endpoint": if it was the run that is missing, the single-result call that follows raises its 404."""
+
+    def __init__(self, message: str, status: int | None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class TooManyCases(VendorRejected):
+    """The documented `max_test_cases_per_request_exceeded`: send fewer test cases per call (the limit
+    itself is not documented)."""
+
+
+def _too_many(exc: VendorRejected) -> TooManyCases | None:
+    if exc.code != TOO_MANY_CASES:
+        return None
+    narrower = TooManyCases(exc.vendor, str(exc).removeprefix(f"{exc.vendor}: "), exc.status)
+    narrower.code = exc.code
+    return narrower
 
 
 class BrowserStackTmClient:
@@ -38,7 +61,13 @@ class BrowserStackTmClient:
         while page is not None:
             answer = self.http.request("GET", path, params={**(params or {}), "p": page, "page_size": page_size}) or {}
             yield from answer.get(key) or []
-            page = (answer.get("info") or {}).get("next")
+            following = (answer.get("info") or {}).get("next")
+            if following is not None and (not str(following).isdigit() or int(following) <= page):
+                raise VendorPagingStalled(
+                    "browserstack-tm",
+                    f"GET {path}: paging does not advance (p={page} answered info.next={str(following)[:40]!r})",
+                )
+            page = int(following) if following is not None else None
 
     def list_runs(self, project_id: str, **filters: str) -> list[dict[str, Any]]:
         return list(self.pages(self._runs(project_id), "test_runs", params=filters))
@@ -62,29 +91,55 @@ class BrowserStackTmClient:
 
     def add_cases(self, project_id: str, run_id: str, case_ids: Sequence[str], configurations: Sequence[int]) -> str:
         """Queues the addition (202, applied asynchronously); returns the request's unique_id.
-        Adding a case already in the run has no effect, so a repeat is harmless."""
+        Adding a case already in the run has no effect, so a repeat is harmless. Raises TooManyCases on
+        `max_test_cases_per_request_exceeded` (nothing was changed: the API validates first)."""
         entry: dict[str, Any] = {"test_case_ids": list(case_ids)}
         if configurations:
             entry["configuration_ids"] = list(configurations)
-        answer = self.http.request(
-            "PATCH",
-            f"{self._runs(project_id)}/{run_id}/update-test-cases",
-            json={"test_run": {"add_test_cases": [entry], "preserve_existing_results": True}},
-            repeatable=True,
-        )
+        try:
+            answer = self.http.request(
+                "PATCH",
+                f"{self._runs(project_id)}/{run_id}/update-test-cases",
+                json={"test_run": {"add_test_cases": [entry], "preserve_existing_results": True}},
+                repeatable=True,
+            )
+        except VendorRejected as exc:
+            narrower = _too_many(exc)
+            if narrower is not None:
+                raise narrower from exc
+            raise
         return str((answer or {}).get("unique_id") or "")
 
     def add_results(self, project_id: str, run_id: str, results: Sequence[Mapping[str, Any]]) -> int:
-        """Bulk form (at most 300 distinct cases); raises BulkResultsUnsupported where it does not exist."""
+        """The multi-result form `POST .../results/bulk` `{"test_results": [...]}`: a capability to detect,
+        no document gives it. Raises TooManyCases on `max_test_cases_per_request_exceeded`,
+        BulkResultsUnsupported on any other 4xx but 401/403."""
         try:
             answer = self.http.request(
                 "POST", f"{self._runs(project_id)}/{run_id}/results/bulk", json={"test_results": list(results)}
             )
+        except VendorAuthFailed:
+            raise
         except VendorRejected as exc:
-            if exc.status in (404, 405):
-                raise BulkResultsUnsupported(str(exc)) from exc
+            narrower = _too_many(exc)
+            if narrower is not None:
+                raise narrower from exc
+            if exc.status is not None and 400 <= exc.status < 500:
+                raise BulkResultsUnsupported(str(exc), exc.status) from exc
             raise
         return len((answer or {}).get("test-results") or results)
+
+    def probe_bulk_results(self, project_id: str, run_id: str) -> bool:
+        """For `doctor`: whether the multi-result call accepts this client's body, asked with an empty
+        list (nothing is written either way). True when the answer is 2xx or a 400 that is not about the
+        body's shape; False for 404/405 or a refusal of the body. Needs an existing run."""
+        try:
+            self.http.request("POST", f"{self._runs(project_id)}/{run_id}/results/bulk", json={"test_results": []})
+        except VendorAuthFailed:
+            raise
+        except VendorRejected as exc:
+            return exc.status == 400 and "test_results" in str(exc)
+        return True
 
     def add_result(self, project_id: str, run_id: str, result: Mapping[str, Any]) -> dict[str, Any]:
         answer = self.http.request("POST", f"{self._runs(project_id)}/{run_id}/results", json=dict(result))

@@ -144,7 +144,9 @@ class VendorSession:
                 continue
             if status in (401, 403):
                 raise VendorAuthFailed(self.vendor, f"{what}: HTTP {status}: credentials refused", status)
-            raise VendorRejected(self.vendor, f"{what}: HTTP {status} {_brief(response)}", status)
+            rejected = VendorRejected(self.vendor, f"{what}: HTTP {status} {_brief(response)}", status)
+            rejected.code = _error_code(response)
+            raise rejected
         raise AssertionError("unreachable: the last attempt always returns or raises")
 
     def _pause(self, attempt: int, requested: float | None, what: str, why: str) -> float:
@@ -164,6 +166,16 @@ def _retry_after(response: requests.Response) -> float | None:
     except ValueError:
         parsed = email.utils.parsedate_to_datetime(value)
         return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _error_code(response: requests.Response) -> str | None:
+    """The machine-readable `error` of a JSON error body (e.g. max_test_cases_per_request_exceeded)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    code = body.get("error") if isinstance(body, dict) else None
+    return code if isinstance(code, str) else None
 
 
 def _brief(response: requests.Response, limit: int = 300) -> str:

@@ -10,6 +10,24 @@ from testrelay.vendors.http import VendorSession
 
 FINISHED_STATUS = "STATUS_COMPLETED"
 
+OVERRIDE_RESULTS: tuple[str, ...] = ("SUCCESS", "FAILURE", "ABORTED", "NOT_EXECUTED", "QUEUED", "STOPPED")
+"""Testsigma's result enum: the values `PUT /execution_results/<run_id>/override` may set (and the
+values a run's results take). For validating a routes file's `overrides` (values, and keys too)."""
+
+RESULT_SPELLINGS: dict[str, str] = {"PASSED": "SUCCESS", "FAILED": "FAILURE"}
+"""Newer Testsigma pages show PASSED/FAILED for SUCCESS/FAILURE: read both, send only the enum's."""
+
+
+def override_result(value: str) -> str:
+    """The enum value to send for a result name (PASSED -> SUCCESS, FAILED -> FAILURE, case-insensitive);
+    raises ValueError naming the allowed values for anything outside Testsigma's enum."""
+    upper = value.strip().upper()
+    result = RESULT_SPELLINGS.get(upper, upper)
+    if result not in OVERRIDE_RESULTS:
+        allowed = ", ".join(OVERRIDE_RESULTS)
+        raise ValueError(f"{value!r} is not a Testsigma result; allowed: {allowed} (PASSED/FAILED also accepted)")
+    return result
+
 
 class TestsigmaClient:
     def __init__(self, session: VendorSession) -> None:

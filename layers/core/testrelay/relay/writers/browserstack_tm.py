@@ -4,8 +4,14 @@ Order of work, each step checkpointed so a repeat resumes and writes nothing twi
 1. plan (the matched cases with their merged status), built once;
 2. the run, created with the first `cases_per_call` cases; the rest queued with `update-test-cases`
    (202: applied asynchronously, so results wait until the run holds every case);
-3. results from the checkpointed position, in bulk (300 per call) or, where the bulk form does not
-   exist, one per call; 4. optionally the final `run_state`, then closing.
+3. results from the checkpointed position, one per call (the documented form) or, where the target
+   allows it and the account's API has the undocumented multi-result call, in bulk;
+4. optionally the final `run_state`, then closing.
+
+What the documents leave open is detected once and kept in the checkpoint, so a retry or the next
+slice does not probe again: `bulk` (the multi-result call works: true/false, probed on the first
+batch; any 4xx but 401/403 means no), `cases_per_call` and `results_per_call` (halved on each
+`max_test_cases_per_request_exceeded`, never grown back).
 """
 
 from __future__ import annotations
@@ -22,26 +28,27 @@ from testrelay.relay import services
 from testrelay.relay.templates import render
 from testrelay.relay.writers.common import Budget, Checkpoint, matched_plan, outcome, results_bucket
 from testrelay.sync.batching import StoredPlan, batches
-from testrelay.sync.matching import TargetCase
-from testrelay.vendors.browserstack_tm import BrowserStackTmClient, BulkResultsUnsupported
+from testrelay.sync.matching import TargetCase, custom_field_values, label_names
+from testrelay.vendors.browserstack_tm import BrowserStackTmClient, BulkResultsUnsupported, TooManyCases
 
 READY_POLL_SECONDS = 0.5
 READY_WAIT_SECONDS = 60.0
 
 
+def target_case(case: Mapping[str, Any]) -> TargetCase:
+    """A BrowserStack test case as matching sees it (doctor's dry-run reads cases the same way)."""
+    return TargetCase(
+        id=str(case["identifier"]),
+        key=str(case["identifier"]),
+        title=str(case.get("title") or case.get("name") or ""),
+        labels=label_names(case.get("tags")),
+        fields=custom_field_values(case.get("custom_fields")),
+    )
+
+
 def _catalog(client: BrowserStackTmClient, project_id: str) -> Iterator[TargetCase]:
     for case in client.list_cases(project_id):
-        custom = case.get("custom_fields") or {}
-        yield TargetCase(
-            id=str(case["identifier"]),
-            key=str(case["identifier"]),
-            title=str(case.get("title") or case.get("name") or ""),
-            labels=tuple(case.get("tags") or ()),
-            fields={
-                str(name): tuple(str(v) for v in (value if isinstance(value, list) else [value]))
-                for name, value in (custom.items() if isinstance(custom, dict) else [])
-            },
-        )
+        yield target_case(case)
 
 
 def _result_body(target: BrowserStackTmTarget, entry: Mapping[str, Any], configuration: int | None) -> dict[str, Any]:
@@ -65,6 +72,11 @@ def _pairs(target: BrowserStackTmTarget, entries: Iterator[dict[str, Any]]) -> I
             yield _result_body(target, entry, configuration)
 
 
+def _pair(result: Mapping[str, Any]) -> tuple[str, Any]:
+    """(test case, configuration) of a result body or of a result the API lists."""
+    return str(result.get("test_case_id")), result.get("configuration_id")
+
+
 class _Writer:
     def __init__(self, job: Job, run: RunRef, target: BrowserStackTmTarget, checkpoint: Checkpoint) -> None:
         share = sum(1 for t in job.route.targets if t.kind == "browserstack_tm")
@@ -72,22 +84,40 @@ class _Writer:
         self.client = services.browserstack_tm(share)
         self.bucket = results_bucket()
 
+    def _cases_per_call(self) -> int:
+        return int(self.checkpoint.record.get("cases_per_call") or self.target.cases_per_call)
+
+    def _narrow(self, key: str, size: int, exc: TooManyCases) -> int:
+        """Halves a per-call size after `max_test_cases_per_request_exceeded`, remembered in the checkpoint."""
+        if size <= 1:
+            raise exc
+        smaller = size // 2
+        logger.info("fewer test cases per call", target=self.target.name, setting=key, before=size, after=smaller)
+        self.checkpoint.save(**{key: smaller})
+        return smaller
+
     def create_run(self, plan: StoredPlan) -> str:
         target = self.target
-        first = [e["case"] for _, e in zip(range(target.cases_per_call), plan.read_from(self.bucket, 0), strict=False)]
-        body: dict[str, Any] = {
-            "name": render(target.run_name, self.job, self.run.run_id)[:255],
-            "description": render(target.description, self.job, self.run.run_id),
-            "tags": list(target.tags),
-            "test_cases": first,
-        }
-        if target.assignee:
-            body["assignee"] = target.assignee
-        if target.configurations:
-            body["configurations"] = list(target.configurations)
-        if target.test_plan_id:
-            body["test_plan_id"] = target.test_plan_id
-        created = self.client.create_run(target.project_id, body)
+        size = self._cases_per_call()
+        while True:
+            first = [e["case"] for _, e in zip(range(size), plan.read_from(self.bucket, 0), strict=False)]
+            body: dict[str, Any] = {
+                "name": render(target.run_name, self.job, self.run.run_id)[:255],
+                "description": render(target.description, self.job, self.run.run_id),
+                "tags": list(target.tags),
+                "test_cases": first,
+            }
+            if target.assignee:
+                body["assignee"] = target.assignee
+            if target.configurations:
+                body["configurations"] = list(target.configurations)
+            if target.test_plan_id:
+                body["test_plan_id"] = target.test_plan_id
+            try:
+                created = self.client.create_run(target.project_id, body)
+                break
+            except TooManyCases as exc:
+                size = self._narrow("cases_per_call", size, exc)
         run_id = str(created["identifier"])
         self.checkpoint.save(run_id=run_id, cases_queued=len(first), state="run_created")
         logger.info("browserstack run created", job_id=self.job.id, target=target.name, run_id=run_id)
@@ -95,15 +125,21 @@ class _Writer:
 
     def queue_cases(self, plan: StoredPlan, run_id: str, budget: Budget) -> bool:
         """Adds the cases the create call could not carry; False when the budget ran out first."""
-        queued = int(self.checkpoint.record.get("cases_queued", 0))
-        for chunk in batches(plan.read_from(self.bucket, queued), self.target.cases_per_call):
-            if budget.spent():
-                return False
-            cases = [entry["case"] for entry in chunk]
-            self.client.add_cases(self.target.project_id, run_id, cases, self.target.configurations)
-            queued += len(cases)
-            self.checkpoint.save(cases_queued=queued)
-        return True
+        size = self._cases_per_call()
+        while True:
+            queued = int(self.checkpoint.record.get("cases_queued", 0))
+            try:
+                for chunk in batches(plan.read_from(self.bucket, queued), size):
+                    if budget.spent():
+                        return False
+                    cases = [entry["case"] for entry in chunk]
+                    self.client.add_cases(self.target.project_id, run_id, cases, self.target.configurations)
+                    queued += len(cases)
+                    self.checkpoint.save(cases_queued=queued)
+                return True
+            except TooManyCases as exc:
+                # Refused before anything changed: resend the same cases in smaller calls.
+                size = self._narrow("cases_per_call", size, exc)
 
     def ready(self, plan: StoredPlan, run_id: str, budget: Budget) -> bool:
         """Whether the asynchronous additions have landed: the run's case count reaches the plan's."""
@@ -121,32 +157,57 @@ class _Writer:
 
     def write_results(self, plan: StoredPlan, run_id: str, budget: Budget) -> int | None:
         """Writes from the checkpointed position; the new position, or None when the budget ran out."""
+        size = int(self.checkpoint.record.get("results_per_call") or self.target.batch_size)
+        while True:
+            try:
+                return self._write_from(plan, run_id, budget, size)
+            except TooManyCases as exc:
+                size = self._narrow("results_per_call", size, exc)
+
+    def _write_from(self, plan: StoredPlan, run_id: str, budget: Budget, size: int) -> int | None:
+        per_case = max(1, len(self.target.configurations))
         written = self.checkpoint.written
-        bulk = self.target.bulk_results and self.checkpoint.record.get("bulk", True)
-        pairs = _pairs(self.target, plan.read_from(self.bucket, written // max(1, len(self.target.configurations))))
+        pairs = _pairs(self.target, plan.read_from(self.bucket, written // per_case))
         # Positions count (case, configuration) pairs; skip the pairs of a case already half written.
-        for _ in range(written % max(1, len(self.target.configurations))):
+        for _ in range(written % per_case):
             next(pairs)
-        for batch in batches(pairs, self.target.batch_size):
+        for batch in batches(pairs, size if self._bulk() else 1):
             if budget.spent():
                 return None
-            if bulk:
+            present: set[tuple[str, Any]] = set()
+            if self._bulk():
                 try:
                     self.client.add_results(self.target.project_id, run_id, batch)
                     written += len(batch)
-                    self.checkpoint.save(written=written, state="writing")
+                    self.checkpoint.save(written=written, state="writing", bulk=True)
                     continue
-                except BulkResultsUnsupported:
-                    logger.info("bulk results unavailable: one result per call", target=self.target.name)
-                    bulk = False
+                except BulkResultsUnsupported as exc:
+                    logger.info(
+                        "multi-result call unavailable: one result per call", target=self.target.name, status=exc.status
+                    )
                     self.checkpoint.save(bulk=False)
-            for single in batch:
-                if budget.spent():
+                    present = self._results_present(run_id, exc.status)
+            for index, single in enumerate(batch):
+                # The batch's first result is the unit the budget granted above; check only between results.
+                if index and budget.spent():
                     return None
-                self.client.add_result(self.target.project_id, run_id, single)
+                if _pair(single) not in present:
+                    self.client.add_result(self.target.project_id, run_id, single)
                 written += 1
                 self.checkpoint.save(written=written, state="writing")
         return written
+
+    def _results_present(self, run_id: str, status: int | None) -> set[tuple[str, Any]]:
+        """What the run already holds, read back once when the multi-result call was refused with
+        something else than "no such endpoint": an undocumented call refused may have written part of
+        its batch, and no result is ever sent twice."""
+        if status in (404, 405):
+            return set()
+        return {_pair(result) for result in self.client.list_results(self.target.project_id, run_id)}
+
+    def _bulk(self) -> bool:
+        """Whether to send results in bulk: the target allows it and no earlier batch found it missing."""
+        return self.target.bulk_results and self.checkpoint.record.get("bulk") is not False
 
     def finish(self, run_id: str) -> None:
         target, record = self.target, self.checkpoint.record

@@ -20,9 +20,32 @@ from testrelay.relay.collect import iter_results
 from testrelay.relay.writers.common import Budget, Checkpoint, outcome, results_bucket
 from testrelay.settings import get_settings
 from testrelay.sync.batching import StoredPlan, batches, store_plan
+from testrelay.vendors.testsigma import RESULT_SPELLINGS, override_result
 
 REFUSALS_KEPT = 100
 _RESULT_ID = re.compile(r"result id (\d+)")
+
+
+def _canonical(result: str) -> str:
+    upper = result.strip().upper()
+    return RESULT_SPELLINGS.get(upper, upper)
+
+
+def _wanted(target: TestsigmaOverrideTarget, case_id: int, result: str) -> str | None:
+    """The result to set, in Testsigma's enum spelling (a rule `ABORTED: FAILED` sends FAILURE); rules
+    and results match whichever spelling either uses (PASSED = SUCCESS, FAILED = FAILURE). A value
+    outside the enum is sent as written, so the vendor's refusal is reported id by id."""
+    if target.case_ids and case_id not in target.case_ids:
+        return None
+    rules = {_canonical(key): value for key, value in target.overrides.items()}
+    wanted = rules.get(_canonical(result))
+    if wanted is None:
+        return None
+    try:
+        wanted = override_result(wanted)
+    except ValueError:
+        wanted = wanted.strip().upper()
+    return wanted if wanted != _canonical(result) else None
 
 
 def _overrides(
@@ -31,7 +54,7 @@ def _overrides(
     """One override per Testsigma case result; iterations share their case's result id, so it goes once."""
     seen: set[int] = set()
     for result in iter_results(collected):
-        wanted = target.override_for(result.case_id, result.result)
+        wanted = _wanted(target, result.case_id, result.result)
         if wanted is None or result.case_result_id is None or result.case_result_id in seen:
             continue
         seen.add(result.case_result_id)

@@ -13,24 +13,35 @@ from testrelay.relay import services
 from testrelay.relay.templates import render
 from testrelay.relay.writers.common import Budget, Checkpoint, matched_plan, outcome, results_bucket
 from testrelay.sync.batching import batches
-from testrelay.sync.matching import TargetCase
+from testrelay.sync.matching import TargetCase, label_names
 
 
-def _catalog(project_id: str) -> Iterator[TargetCase]:
-    for case in services.testsigma_tm().list_cases(project_id):
-        yield TargetCase(
-            id=str(case["id"]),
-            key=str(case.get("human_id") or ""),
-            title=str(case.get("title") or ""),
-            labels=tuple(case.get("labels") or ()),
-        )
+def target_case(case: Mapping[str, Any]) -> TargetCase:
+    """A Testsigma TM test case as matching sees it (doctor's dry-run reads cases the same way)."""
+    return TargetCase(
+        id=str(case["id"]),
+        key=str(case.get("human_id") or ""),
+        title=str(case.get("title") or ""),
+        labels=label_names(case.get("labels")),
+    )
+
+
+def _catalog(project_id: str, checkpoint: Checkpoint) -> Iterator[TargetCase]:
+    """The project's case list; the cursor parameter detected while paging is kept in the checkpoint,
+    so a resumed or retried write-back does not detect it again."""
+    tm = services.testsigma_tm()
+    tm.cursor_parameter = tm.cursor_parameter or checkpoint.record.get("cursor_parameter")
+    for case in tm.list_cases(project_id):
+        yield target_case(case)
+    if tm.cursor_parameter and checkpoint.record.get("cursor_parameter") != tm.cursor_parameter:
+        checkpoint.save(cursor_parameter=tm.cursor_parameter)
 
 
 def write_testsigma_tm(
     job: Job, run: RunRef, collected: Mapping[str, Any], target: TestsigmaTmTarget, budget: Budget
 ) -> dict[str, Any]:
     checkpoint = Checkpoint(job, target.name)
-    plan = matched_plan(job, collected, target, checkpoint, lambda: _catalog(target.project_id))
+    plan = matched_plan(job, collected, target, checkpoint, lambda: _catalog(target.project_id, checkpoint))
     if plan.entries == 0:
         logger.warning("no result matched a target case", job_id=job.id, target=target.name)
         return outcome(target, plan, "nothing_to_write", 0, None)
