@@ -83,6 +83,8 @@ class BrowserStackTmApi(VendorApi):
         runs = "/api/v2/projects/{project_id}/test-runs"
         run = runs + "/{run_id}"
         routes: list[tuple[str, str, Callable[[Request, dict[str, str]], Response]]] = [
+            # BrowserStack's own client finds the account's region by listing projects (tm-base-url.ts).
+            ("GET", "/api/v2/projects", self._list_projects),
             ("GET", "/api/v2/projects/{project_id}/test-cases", self._project_cases),
             ("GET", runs, self._list_runs),
             ("POST", runs, self._create_run),
@@ -174,6 +176,10 @@ class BrowserStackTmApi(VendorApi):
         if not isinstance(inner, dict):
             raise _Refused("validation_failed", f"the body must hold a {key!r} object")
         return inner
+
+    def _list_projects(self, request: Request, _: dict[str, str]) -> Response:
+        projects = [{"identifier": pid, "name": project.name} for pid, project in self._seed.bs_projects.items()]
+        return self._page(request, "projects", projects)
 
     @staticmethod
     def _page(request: Request, key: str, items: Sequence[dict[str, Any]]) -> Response:

@@ -112,6 +112,7 @@ class TestsigmaApi(VendorApi):
         self.router.add("GET", "/execution_results/{run_id}/test_case_results", self._case_results)
         self.router.add("PUT", "/execution_results/{run_id}/override", self._override)
         self.router.add("GET", "/reports/junit/{run_id}", self._junit)
+        self.router.add("GET", "/saved_execution_configs", self._saved_configs)
 
     def authorized(self, request: Request) -> bool:
         return request.credentials("Bearer") == self._seed.testsigma_api_key
@@ -120,6 +121,10 @@ class TestsigmaApi(VendorApi):
         return Response.of_json(
             status, {"timeStamp": None, "error": message, "code": None, "fieldErrors": None, "objectErrors": None}
         )
+
+    def _saved_configs(self, _request: Request, _: dict[str, str]) -> Response:
+        # The documented answer is a bare list; the sandbox's plans carry no saved configurations.
+        return Response.of_json(200, [])
 
     def _trigger(self, request: Request, _: dict[str, str]) -> Response:
         body = request.json()

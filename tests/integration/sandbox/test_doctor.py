@@ -28,7 +28,6 @@ from testrelay_local.sandbox import (
     SandboxSeed,
     VendorBehaviour,
 )
-from testrelay_local.sandbox.messages import Response
 
 ROUTES = textwrap.dedent(
     f"""
@@ -64,23 +63,12 @@ def _closed_port_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def _projects(sandbox: Sandbox) -> Response:
-    seed = SandboxSeed.demo()
-    projects = [{"identifier": pid, "name": project.name} for pid, project in seed.bs_projects.items()]
-    info = {"page": 1, "page_size": 30, "count": len(projects), "prev": None, "next": None}
-    return Response.of_json(200, {"success": True, "projects": projects, "info": info})
-
-
 @pytest.fixture
 def vendors(sandbox: Sandbox) -> Vendors:
-    """The sandbox's vendors. BrowserStack's region probe (its own client's) lists projects,
-    `GET /api/v2/projects/`, which the sandbox does not serve yet: added here until it does."""
+    """The sandbox's vendors, with its demo data."""
     # Doctor runs unpaced here, several times a second: the sandbox's documented self-throttling
     # (Testsigma TM 10/s) would refuse some of those calls; it has its own tests (test_sandbox_throttle).
     sandbox.set_throttle(testsigma_tm={"enabled": False}, browserstack_tm={"enabled": False})
-    api: Any = sandbox._app._vendors["browserstack_tm"]
-    if api.router.match("GET", "/api/v2/projects") is None:
-        api.router.add("GET", "/api/v2/projects", lambda _request, _params: _projects(sandbox))
     return Vendors.sandbox(sandbox, SandboxSeed.demo())
 
 

@@ -158,3 +158,15 @@ def test_custom_fields_come_as_the_configured_shape(sandbox: Sandbox, bs: Api, s
     sandbox.configure(bs_custom_fields=shape)
     [first, *_] = bs.get(f"/api/v2/projects/{DEMO_BS_PROJECT_ID}/test-cases").json()["test_cases"]
     assert first["custom_fields"] == expected
+
+
+def test_projects_are_listed_for_the_region_probe(bs: Api) -> None:
+    # Given the demo account, when BrowserStack's own client probes a host by listing projects
+    answer = bs.get("/api/v2/projects/")
+    # Then the host answers 2xx with the account's projects, paged like every list
+    assert answer.status_code == 200
+    listed = answer.json()
+    assert DEMO_BS_PROJECT_ID in [p["identifier"] for p in listed["projects"]]
+    assert listed["info"]["next"] is None
+    # And without the account's credentials it does not
+    assert bs.get("/api/v2/projects/", auth=("someone", "wrong")).status_code == 401

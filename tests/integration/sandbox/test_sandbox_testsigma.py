@@ -360,3 +360,11 @@ def test_seed_rejects_a_plan_listing_a_case_twice() -> None:
     # When it is loaded as a seed / Then it is refused
     with pytest.raises(ValueError, match="more than once"):
         SandboxSeed.model_validate({"test_plans": {"1": {"name": "p", "cases": [case, case]}}})
+
+
+def test_saved_run_configs_are_the_documented_bare_list(testsigma: Api) -> None:
+    # Given the demo account (its plans carry no saved configurations)
+    answer = testsigma.get("/saved_execution_configs")
+    # Then the documented answer is a JSON list, and a wrong key is refused
+    assert (answer.status_code, answer.json()) == (200, [])
+    assert testsigma.get("/saved_execution_configs", headers={"Authorization": "Bearer wrong"}).status_code == 401
