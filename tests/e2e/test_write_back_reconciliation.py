@@ -368,3 +368,39 @@ def test_a_fifth_of_all_calls_faulted_still_writes_every_result_once(runtime: Lo
     assert runtime.sandbox is not None
     injected = runtime.sandbox.state()["faults"]["injected"]
     assert set(injected) == {"throttle", "server_error", "lost_answer", "lost_connection"}
+
+
+def test_a_write_whose_outcome_stays_unknown_fails_the_target_saying_so(runtime: LocalRuntime) -> None:
+    # Given every BrowserStack results call answered a 500 (nothing applied, but a POST's 500 is
+    # "outcome unknown" to the relay), and Test Management every case update the same
+    _prepare(
+        runtime,
+        SMALL,
+        True,
+        [
+            {"vendor": "browserstack_tm", "method": "POST", "path": "/results/bulk$", "kind": "internal_error"},
+            {"vendor": "testsigma_tm", "method": "PUT", "path": "/test_cases$", "kind": "internal_error"},
+        ],
+    )
+    job_id = _deliver(runtime)
+    wait_for_execution(runtime, job_id, timeout=120)
+    # Then each read back, found nothing, sent again, and after 5 invocations of 3 tries gave up, saying why
+    record = ledger(runtime).get_job(job_id)
+    assert record is not None
+    targets = {t["target"]: t for t in record["targets"]}
+    for name in ("bs", "tm"):
+        assert (targets[name]["status"], targets[name]["written"], targets[name]["error"]) == (
+            "failed",
+            0,
+            "VendorOutcomeUnknown",
+        )
+        assert "unconfirmed" in targets[name]["cause"]
+    assert targets["overrides"]["status"] == "written"
+    assert _calls(runtime, "browserstack_tm", BS_BULK) == 15
+    assert _calls(runtime, "testsigma_tm", TM_UPDATE) == 15
+    # And nothing is at the vendors: no result, no status
+    assert runtime.sandbox is not None
+    [bs_run] = runtime.sandbox.state()["browserstack_tm"]["projects"][BS_PROJECT]["test_runs"].values()
+    assert all(case["results"] == [] for case in bs_run["test_cases"])
+    [tm_run] = tm_run_cases(runtime).values()
+    assert all(case["update_count"] == 0 for case in tm_run["test_run_cases"])
