@@ -106,9 +106,9 @@ def write_batch(
     applied it is reconciled by the next invocation (`reconciled`). An unknown outcome
     (VendorOutcomeUnknown: time-out, lost answer, 5xx after sending) is followed by reading back what
     the vendor holds (`held`, keys as `key` gives them), and only what is missing is sent again; any
-    other VendorError (refused, throttled, unavailable: not processed) propagates. `present` (from a read-back made
-    earlier) leaves out what is already there; `saved` gives more fields to save with the confirmation.
-    Raises Unconfirmed when the outcome stays unknown."""
+    other VendorError (refused, throttled, unavailable: not processed) propagates. `present` (from a
+    read-back made earlier) leaves out what is already there; `saved` gives more fields to save with
+    the confirmation. Raises Unconfirmed when the outcome stays unknown."""
     todo = [entry for entry in batch if present is None or key(entry) not in present]
     before = checkpoint.pending
     checkpoint.save(pending=max(until, before))
@@ -169,7 +169,8 @@ def unconfirmed_outcome(
     checkpoint.save(unconfirmed=count, state="unconfirmed")
     if count >= UNCONFIRMED_INVOCATIONS:
         logger.error("write outcome still unknown: target failed", target=target.name, reason=str(reason))
-        checkpoint.save(state="failed")
+        # `pending` stays, so a job run again reconciles first; it gets as many invocations again.
+        checkpoint.save(state="failed", unconfirmed=0)
         return outcome(
             target, plan, "failed", checkpoint.written, run_id, error="VendorOutcomeUnknown", cause=str(reason), **extra
         )
