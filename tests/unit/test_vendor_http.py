@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import requests
+import urllib3
 from requests.adapters import BaseAdapter
 
 from testrelay.errors import (
@@ -20,7 +21,7 @@ from testrelay.errors import (
 from testrelay.vendors.http import RetryPolicy, VendorSession
 from testrelay.vendors.testsigma_tm import is_tm_throttle
 
-Answer = tuple[int, Any, dict[str, str]] | type[Exception]
+Answer = tuple[int, Any, dict[str, str]] | type[Exception] | Exception
 
 
 class ScriptedAdapter(BaseAdapter):
@@ -36,6 +37,8 @@ class ScriptedAdapter(BaseAdapter):
         answer = self.answers.pop(0)
         if isinstance(answer, type):
             raise answer("scripted")
+        if isinstance(answer, Exception):
+            raise answer
         status, body, headers = answer
         response = requests.Response()
         response.status_code = status
@@ -117,9 +120,24 @@ def test_a_post_that_may_have_happened_is_never_repeated() -> None:
 
 
 def test_a_post_that_never_reached_the_vendor_is_repeated() -> None:
-    session, adapter, _ = _session([requests.ConnectionError, (200, {"id": 7}, {})])
-    assert session.request("POST", "/execution_results", json={}) == {"id": 7}
-    assert len(adapter.sent) == 2
+    refused = requests.ConnectionError(
+        urllib3.exceptions.MaxRetryError(None, "/", urllib3.exceptions.NewConnectionError(None, "refused"))  # type: ignore[arg-type]
+    )
+    for never_sent in (requests.ConnectTimeout, refused):
+        session, adapter, _ = _session([never_sent, (200, {"id": 7}, {})])
+        assert session.request("POST", "/execution_results", json={}) == {"id": 7}
+        assert len(adapter.sent) == 2
+
+
+def test_a_post_whose_connection_dropped_after_sending_is_not_repeated() -> None:
+    dropped = requests.ConnectionError(urllib3.exceptions.ProtocolError("Connection aborted.", ConnectionResetError()))
+    session, adapter, _ = _session([dropped, (200, {"id": 7}, {})])
+    with pytest.raises(VendorOutcomeUnknown, match="connection lost"):
+        session.request("POST", "/execution_results", json={})
+    assert len(adapter.sent) == 1
+    # A GET may repeat either way
+    session, adapter, _ = _session([dropped, (200, {"id": 7}, {})])
+    assert session.request("GET", "/execution_results/7") == {"id": 7}
 
 
 def test_refused_credentials_and_bad_requests_fail_at_once_without_leaking_the_key() -> None:

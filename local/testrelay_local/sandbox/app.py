@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 from testrelay_local.sandbox.bitbucket import BitbucketApi
 from testrelay_local.sandbox.browserstack_tm import BrowserStackTmApi
 from testrelay_local.sandbox.counters import RequestCounters
-from testrelay_local.sandbox.faults import FaultInjector, FaultKind, FaultSettings
+from testrelay_local.sandbox.faults import APPLIED_FAULTS, FaultInjector, FaultKind, FaultSettings
 from testrelay_local.sandbox.github import GithubApi
 from testrelay_local.sandbox.gitlab import GitlabApi
 from testrelay_local.sandbox.messages import MalformedBody, Request, Response
@@ -81,7 +81,8 @@ class SandboxApp:
             counters = self._counters
             fault = self._faults.pick(vendor_name, request.method, request.path)
             # Counted on arrival, per account, across every connection (after the explicit faults).
-            throttled, announced = self._throttle.admit(vendor, request) if fault is None else (None, {})
+            admitted = fault is None or fault in APPLIED_FAULTS
+            throttled, announced = self._throttle.admit(vendor, request) if admitted else (None, {})
             latency_s = self._faults.settings.latency_ms / 1000
             hang_s = self._faults.settings.timeout_sleep_s
         # Sleeps end early when the sandbox stops, so a hung call never outlives it.
@@ -106,8 +107,14 @@ class SandboxApp:
             return vendor.throttled()
         if fault == "server_error":
             return vendor.server_error()
+        if fault == "internal_error":
+            return vendor.error(500, "Internal Server Error")
         if fault == "timeout":
             return vendor.timed_out()
+        if fault in APPLIED_FAULTS:
+            # Carried out as usual; only the answer is lost on the way back.
+            SandboxApp._answer(vendor, found, request, None)
+            return vendor.timed_out() if fault == "lost_answer" else Response(status=504, drop=True)
         if not vendor.authorized(request):
             return vendor.unauthorized()
         if found is None:

@@ -1,4 +1,5 @@
-"""Fault knobs: extra latency, and rules that make matching calls throttle, fail or hang."""
+"""Fault knobs: extra latency, and rules that make matching calls throttle, fail, hang, or apply and
+lose their answer."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from testrelay_local.sandbox.vendor import VendorName
 
-FaultKind = Literal["throttle", "server_error", "timeout"]
+FaultKind = Literal["throttle", "server_error", "internal_error", "timeout", "lost_answer", "lost_connection"]
+"""`throttle`: the vendor's own throttle answer; `server_error`: 503, not applied; `internal_error`: a
+true 500, not applied; `timeout`: hangs `timeout_sleep_s`, then 504, not applied; `lost_answer`: the
+call is applied, then a 504 comes back (a gateway that gave up on it); `lost_connection`: the call is
+applied, then the connection drops without an answer."""
+
+APPLIED_FAULTS: frozenset[str] = frozenset({"lost_answer", "lost_connection"})
+"""The faults of calls the vendor carries out (only the answer is lost)."""
 
 
 class FaultRule(BaseModel):
@@ -20,7 +28,8 @@ class FaultRule(BaseModel):
     example `/execution_results/\\d+$` for Testsigma); empty matches every path. Without `times` and
     `rate` every matching call is faulted; `times` caps the number of faults (so alone it means "the
     first N matching calls"); `rate` faults that share of matching calls, drawn from a generator
-    seeded with `seed` so a test sees the same sequence every time.
+    seeded with `seed` so a test sees the same sequence every time; `after` lets the first N matching
+    calls through untouched ("fail after N calls").
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -32,6 +41,7 @@ class FaultRule(BaseModel):
     times: int | None = Field(default=None, ge=0)
     rate: float | None = Field(default=None, ge=0.0, le=1.0)
     seed: int = 0
+    after: int = Field(default=0, ge=0, description="matching calls let through before the rule starts")
 
     @field_validator("method")
     @classmethod
@@ -71,12 +81,16 @@ class FaultInjector:
     def __init__(self, settings: FaultSettings | None = None) -> None:
         self.settings = settings or FaultSettings()
         self._injected = [0] * len(self.settings.rules)
+        self._seen = [0] * len(self.settings.rules)
         self._draws = [random.Random(rule.seed) for rule in self.settings.rules]
 
     def pick(self, vendor: VendorName, method: str, path: str) -> FaultKind | None:
         """The fault of the first rule that fires for this call, counting it, or None."""
         for index, rule in enumerate(self.settings.rules):
             if not rule.matches(vendor, method, path):
+                continue
+            self._seen[index] += 1
+            if self._seen[index] <= rule.after:
                 continue
             if rule.times is not None and self._injected[index] >= rule.times:
                 continue

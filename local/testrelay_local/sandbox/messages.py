@@ -46,6 +46,8 @@ class Response:
     body: bytes = b""
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False
+    """Close the connection instead of answering (the call may have been applied: a lost answer)."""
 
     @classmethod
     def of_json(cls, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response:

@@ -57,6 +57,10 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception:
             traceback.print_exc(file=sys.stderr)
             response = Response.of_text(500, "sandbox failure:\n" + traceback.format_exc())
+        if response.drop:
+            # The connection drops before any answer: the client cannot tell whether the call was applied.
+            self.close_connection = True
+            return
         try:
             self.send_response(response.status)
             self.send_header("Content-Type", response.content_type)

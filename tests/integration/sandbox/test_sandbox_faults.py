@@ -246,3 +246,41 @@ def test_reset_clears_the_faults(sandbox: Sandbox, tm: Api) -> None:
 
     # Then calls go through again
     assert tm.get("/users").status_code == 200
+
+
+def test_a_lost_answer_is_applied_then_answered_504_or_dropped(sandbox: Sandbox, tm: Api) -> None:
+    # Given a TM run, and its case updates applied but their answers lost: a 504, then a dropped connection
+    run_id = tm_run(tm)
+    sandbox.set_faults(
+        rules=[
+            {"vendor": "testsigma_tm", "method": "PUT", "kind": "lost_answer", "times": 1},
+            {"vendor": "testsigma_tm", "method": "PUT", "kind": "lost_connection", "times": 1},
+        ]
+    )
+    update = {"test_case_id": DEMO_TM_CASES["TC-101"], "test_run_status_id": DEMO_TM_STATUSES["Passed"]}
+
+    # When the update is sent twice
+    first = tm.put(f"{TM_RUNS}/{run_id}/test_cases", json={"test_run_cases": [update]})
+    with pytest.raises(requests.exceptions.ConnectionError):
+        tm.put(f"{TM_RUNS}/{run_id}/test_cases", json={"test_run_cases": [update]})
+
+    # Then the first answered 504, the second none, and both were applied
+    assert first.status_code == 504
+    state = sandbox.state()
+    run_case = state["testsigma_tm"]["projects"][DEMO_TM_PROJECT_ID]["test_runs"][run_id]["test_run_cases"][0]
+    assert (run_case["update_count"], run_case["status_name"]) == (2, "Passed")
+    assert state["faults"]["injected"] == {"lost_answer": 1, "lost_connection": 1}
+
+
+def test_a_true_500_after_n_calls_changes_nothing(sandbox: Sandbox, testsigma: Api) -> None:
+    # Given Testsigma triggers failing with a true 500 after two calls, twice
+    sandbox.set_faults(
+        rules=[{"vendor": "testsigma", "method": "POST", "kind": "internal_error", "after": 2, "times": 2}]
+    )
+
+    # When five triggers are sent
+    answers = [testsigma.post("/execution_results", json={"executionId": DEMO_PLAN_ID}) for _ in range(5)]
+
+    # Then the first two passed, the next two failed unapplied, the fifth passed again: three runs
+    assert [a.status_code for a in answers] == [200, 200, 500, 500, 200]
+    assert len(sandbox.state()["testsigma"]["runs"]) == 3

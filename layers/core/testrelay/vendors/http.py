@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+import urllib3
 
 from testrelay.errors import (
     VendorAuthFailed,
@@ -99,7 +100,10 @@ class VendorSession:
             try:
                 response = self.session.request(method, url, json=json, params=params, timeout=self.timeout)
             except requests.ConnectionError as exc:
-                # Includes ConnectTimeout: the request never reached the vendor, so even a POST may repeat.
+                # A connection refused or not made in time never reached the vendor, so even a POST may
+                # repeat; one dropped after the request went out may have been processed.
+                if not idempotent and not _never_sent(exc):
+                    raise VendorOutcomeUnknown(self.vendor, f"{what}: connection lost ({type(exc).__name__})") from exc
                 if last:
                     raise VendorUnavailable(self.vendor, f"{what}: {type(exc).__name__}") from exc
                 waited += self._pause(attempt, None, what, "connection error")
@@ -155,6 +159,15 @@ class VendorSession:
         logger.info("vendor call retried", vendor=self.vendor, call=what, reason=why, delay_s=round(delay, 3))
         self.sleep(delay)
         return delay
+
+
+def _never_sent(exc: requests.ConnectionError) -> bool:
+    """Whether the request cannot have reached the vendor: no connection was made."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the cause
+    return isinstance(reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError)
 
 
 def _retry_after(response: requests.Response) -> float | None:

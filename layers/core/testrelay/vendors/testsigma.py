@@ -66,8 +66,12 @@ class TestsigmaClient:
         return answer
 
     def override_results(self, run_id: int, overrides: list[dict[str, Any]]) -> dict[str, Any]:
-        """`PUT /execution_results/<run_id>/override`; a 200 may list `errors` (partial success)."""
-        answer: dict[str, Any] = self.http.request("PUT", f"/execution_results/{run_id}/override", json=overrides) or {}
+        """`PUT /execution_results/<run_id>/override`; a 200 may list `errors` (partial success). Not
+        repeated blindly on a time-out or 5xx after sending (each override appends to the case's
+        history): those raise VendorOutcomeUnknown and the caller reads the case results back."""
+        answer: dict[str, Any] = (
+            self.http.request("PUT", f"/execution_results/{run_id}/override", json=overrides, repeatable=False) or {}
+        )
         return answer
 
     def case_result_pages(self, run_id: int, page_size: int) -> Iterator[dict[str, Any]]:

@@ -83,10 +83,14 @@ class TestsigmaTmClient:
         return run
 
     def update_run_cases(self, project_id: str, run_id: str, cases: Sequence[dict[str, Any]]) -> list[Any]:
+        """Sets the cases' statuses. Not repeated blindly on a time-out or 5xx after sending (the
+        caller reads the run's cases back instead: a status already set is confirmed, not set twice),
+        so those raise VendorOutcomeUnknown; a 503 or a throttle is retried (not processed)."""
         answer = self.http.request(
             "PUT",
             f"/projects/{project_id}/test_runs/{run_id}/test_cases",
             json={"test_run_cases": list(cases)},
+            repeatable=False,
         )
         updated: list[Any] = (answer or {}).get("data", {}).get("test_run_cases", [])
         return updated
@@ -172,6 +176,10 @@ class TestsigmaTmClient:
             return NEXT_IS_URL
         self._turn(path, "test_cases", {"page_size": 1}, following, _identity(items[0]) if items else None)
         return self.cursor_parameter
+
+    def list_runs(self, project_id: str) -> list[dict[str, Any]]:
+        """The project's test runs (the documents give no list call; the API serves one, paged like the others)."""
+        return list(self._pages(f"/projects/{project_id}/test_runs", "test_runs"))
 
     def list_run_cases(self, project_id: str, run_id: str) -> list[dict[str, Any]]:
         return list(self._pages(f"/projects/{project_id}/test_runs/{run_id}/test_cases", "test_run_cases"))

@@ -20,13 +20,25 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from testrelay.errors import VendorOutcomeUnknown
 from testrelay.models.execution import CaseStatus, RunRef
 from testrelay.models.job import Job
 from testrelay.models.routes import BrowserStackTmTarget
 from testrelay.observability import logger
 from testrelay.relay import services
 from testrelay.relay.templates import render
-from testrelay.relay.writers.common import Budget, Checkpoint, matched_plan, outcome, results_bucket
+from testrelay.relay.writers.common import (
+    RECONCILE_ATTEMPTS,
+    Budget,
+    Checkpoint,
+    Unconfirmed,
+    matched_plan,
+    outcome,
+    reconciled,
+    results_bucket,
+    unconfirmed_outcome,
+    write_batch,
+)
 from testrelay.sync.batching import StoredPlan, batches
 from testrelay.sync.matching import TargetCase, custom_field_values, label_names
 from testrelay.vendors.browserstack_tm import BrowserStackTmClient, BulkResultsUnsupported, TooManyCases
@@ -96,14 +108,33 @@ class _Writer:
         self.checkpoint.save(**{key: smaller})
         return smaller
 
+    def _marker(self) -> str:
+        """Set in the run's description so the run list shows which job created it."""
+        return f"testrelay job {self.job.id}"
+
+    def _find_run(self, name: str) -> dict[str, Any] | None:
+        """The run this job created, by name and marker, in the project's run list (closed ones too)."""
+        for existing in self.client.list_runs(self.target.project_id, include_closed="true"):
+            if existing.get("name") == name and self._marker() in str(existing.get("description") or ""):
+                return existing
+        return None
+
     def create_run(self, plan: StoredPlan) -> str:
+        """Creates the job's run once: a creation whose outcome is unknown (or that a dead worker left
+        unrecorded: `creating` in the checkpoint) is looked up in the run list before another is made."""
         target = self.target
         size = self._cases_per_call()
-        while True:
+        name = render(target.run_name, self.job, self.run.run_id)[:255]
+        found = self._find_run(name) if self.checkpoint.record.get("creating") else None
+        if found is None:
+            self.checkpoint.save(creating=True)
+        unknown = 0
+        while found is None:
             first = [e["case"] for _, e in zip(range(size), plan.read_from(self.bucket, 0), strict=False)]
+            description = render(target.description, self.job, self.run.run_id)
             body: dict[str, Any] = {
-                "name": render(target.run_name, self.job, self.run.run_id)[:255],
-                "description": render(target.description, self.job, self.run.run_id),
+                "name": name,
+                "description": f"{description}\n\n{self._marker()}" if description else self._marker(),
                 "tags": list(target.tags),
                 "test_cases": first,
             }
@@ -114,12 +145,19 @@ class _Writer:
             if target.test_plan_id:
                 body["test_plan_id"] = target.test_plan_id
             try:
-                created = self.client.create_run(target.project_id, body)
-                break
+                found = self.client.create_run(target.project_id, body)
             except TooManyCases as exc:
                 size = self._narrow("cases_per_call", size, exc)
-        run_id = str(created["identifier"])
-        self.checkpoint.save(run_id=run_id, cases_queued=len(first), state="run_created")
+            except VendorOutcomeUnknown as exc:
+                unknown += 1
+                logger.warning("run creation outcome unknown: looking for it", target=target.name, error=str(exc))
+                found = self._find_run(name)
+                if found is None and unknown >= RECONCILE_ATTEMPTS:
+                    raise Unconfirmed(f"run creation unconfirmed after {unknown} attempts: {exc}") from exc
+        run_id = str(found["identifier"])
+        # The cases the create call carried: a found run holds them as well (cases_per_call is saved).
+        first_count = min(size, plan.entries)
+        self.checkpoint.save(run_id=run_id, cases_queued=first_count, state="run_created", creating=False)
         logger.info("browserstack run created", job_id=self.job.id, target=target.name, run_id=run_id)
         return run_id
 
@@ -164,37 +202,62 @@ class _Writer:
             except TooManyCases as exc:
                 size = self._narrow("results_per_call", size, exc)
 
+    def _held(self, run_id: str) -> set[tuple[str, Any]]:
+        """The (case, configuration) pairs that already have a result in the job's run."""
+        return {_pair(result) for result in self.client.list_results(self.target.project_id, run_id)}
+
     def _write_from(self, plan: StoredPlan, run_id: str, budget: Budget, size: int) -> int | None:
         per_case = max(1, len(self.target.configurations))
-        written = self.checkpoint.written
+        checkpoint, project_id = self.checkpoint, self.target.project_id
+        written = checkpoint.written
         pairs = _pairs(self.target, plan.read_from(self.bucket, written // per_case))
         # Positions count (case, configuration) pairs; skip the pairs of a case already half written.
         for _ in range(written % per_case):
             next(pairs)
+
+        def held() -> set[tuple[str, Any]]:
+            return self._held(run_id)
+
+        # A batch an earlier invocation left unconfirmed: what the run holds is not sent again.
+        present = reconciled(checkpoint, held)
         for batch in batches(pairs, size if self._bulk() else 1):
             if budget.spent():
                 return None
-            present: set[tuple[str, Any]] = set()
+            known = present if written < checkpoint.pending else None
             if self._bulk():
                 try:
-                    self.client.add_results(self.target.project_id, run_id, batch)
+                    write_batch(
+                        checkpoint,
+                        written + len(batch),
+                        batch,
+                        lambda results: self.client.add_results(project_id, run_id, results),
+                        held,
+                        _pair,
+                        known,
+                        lambda: {"bulk": True},
+                    )
                     written += len(batch)
-                    self.checkpoint.save(written=written, state="writing", bulk=True)
                     continue
                 except BulkResultsUnsupported as exc:
                     logger.info(
                         "multi-result call unavailable: one result per call", target=self.target.name, status=exc.status
                     )
-                    self.checkpoint.save(bulk=False)
-                    present = self._results_present(run_id, exc.status)
+                    checkpoint.save(bulk=False)
+                    known = self._results_present(run_id, exc.status)
             for index, single in enumerate(batch):
                 # The batch's first result is the unit the budget granted above; check only between results.
                 if index and budget.spent():
                     return None
-                if _pair(single) not in present:
-                    self.client.add_result(self.target.project_id, run_id, single)
+                write_batch(
+                    checkpoint,
+                    written + 1,
+                    [single],
+                    lambda results: self.client.add_result(project_id, run_id, results[0]),
+                    held,
+                    _pair,
+                    known,
+                )
                 written += 1
-                self.checkpoint.save(written=written, state="writing")
         return written
 
     def _results_present(self, run_id: str, status: int | None) -> set[tuple[str, Any]]:
@@ -203,7 +266,7 @@ class _Writer:
         its batch, and no result is ever sent twice."""
         if status in (404, 405):
             return set()
-        return {_pair(result) for result in self.client.list_results(self.target.project_id, run_id)}
+        return self._held(run_id)
 
     def _bulk(self) -> bool:
         """Whether to send results in bulk: the target allows it and no earlier batch found it missing."""
@@ -228,10 +291,16 @@ def write_browserstack_tm(
     if plan.entries == 0:
         logger.warning("no result matched a target case", job_id=job.id, target=target.name)
         return outcome(target, plan, "nothing_to_write", 0, None)
-    run_id = str(checkpoint.record.get("run_id") or "") or writer.create_run(plan)
+    try:
+        run_id = str(checkpoint.record.get("run_id") or "") or writer.create_run(plan)
+    except Unconfirmed as exc:
+        return unconfirmed_outcome(target, plan, checkpoint, None, exc)
     if not writer.queue_cases(plan, run_id, budget) or not writer.ready(plan, run_id, budget):
         return outcome(target, plan, "in_progress", checkpoint.written, run_id)
-    written = writer.write_results(plan, run_id, budget)
+    try:
+        written = writer.write_results(plan, run_id, budget)
+    except Unconfirmed as exc:
+        return unconfirmed_outcome(target, plan, checkpoint, run_id, exc)
     if written is None:
         return outcome(target, plan, "in_progress", checkpoint.written, run_id)
     writer.finish(run_id)

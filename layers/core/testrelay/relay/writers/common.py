@@ -7,8 +7,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from testrelay.errors import VendorError, VendorOutcomeUnknown
 from testrelay.models.job import Job
 from testrelay.models.routes import BrowserStackTmTarget, Target, TestsigmaTmTarget
+from testrelay.observability import logger
 from testrelay.relay import services
 from testrelay.relay.collect import iter_results
 from testrelay.settings import get_settings
@@ -62,6 +64,117 @@ class Checkpoint:
     @property
     def written(self) -> int:
         return int(self.record.get("written", 0))
+
+    @property
+    def pending(self) -> int:
+        """The end of what may have been applied beyond `written` (0: nothing): a batch was sent and
+        its outcome never confirmed (an unknown answer, or a worker that died before saving)."""
+        return int(self.record.get("pending") or 0)
+
+
+# Sends of one batch whose outcome stays unknown (each followed by a read-back) before the invocation
+# hands over with `more: true`; and invocations in a row that end so before the target is failed.
+RECONCILE_ATTEMPTS = 3
+UNCONFIRMED_INVOCATIONS = 5
+
+BatchHook = Callable[[str, int], None]
+batch_applied_hook: BatchHook | None = None
+"""A seam for tests: called with (target, position) after the vendor confirmed a batch and before the
+checkpoint is saved, where a worker that dies loses the confirmation (the harness raises there)."""
+
+
+Key = Callable[[dict[str, Any]], Any]
+
+
+class Unconfirmed(Exception):
+    """A batch's outcome stayed unknown after RECONCILE_ATTEMPTS sends and read-backs."""
+
+
+def write_batch(
+    checkpoint: Checkpoint,
+    until: int,
+    batch: list[dict[str, Any]],
+    send: Callable[[list[dict[str, Any]]], object],
+    held: Callable[[], set[Any]],
+    key: Key,
+    present: set[Any] | None = None,
+    saved: Callable[[], dict[str, Any]] | None = None,
+) -> None:
+    """Sends one batch exactly once and advances the checkpoint to `until` once it is confirmed.
+
+    The checkpoint marks the batch pending before it goes out, so a worker that dies after the vendor
+    applied it is reconciled by the next invocation (`reconciled`). An unknown outcome
+    (VendorOutcomeUnknown: time-out, lost answer, 5xx after sending) is followed by reading back what
+    the vendor holds (`held`, keys as `key` gives them), and only what is missing is sent again; any
+    other VendorError (refused, throttled, unavailable: not processed) propagates. `present` (from a
+    read-back made earlier) leaves out what is already there; `saved` gives more fields to save with
+    the confirmation. Raises Unconfirmed when the outcome stays unknown."""
+    todo = [entry for entry in batch if present is None or key(entry) not in present]
+    before = checkpoint.pending
+    checkpoint.save(pending=max(until, before))
+    for attempt in range(1, RECONCILE_ATTEMPTS + 1):
+        if todo:
+            try:
+                send(todo)
+            except VendorOutcomeUnknown as exc:
+                logger.warning(
+                    "write outcome unknown: reading back what the vendor holds",
+                    target=checkpoint.target,
+                    position=until,
+                    attempt=attempt,
+                    error=str(exc),
+                )
+                now_held = held()
+                todo = [entry for entry in todo if key(entry) not in now_held]
+                if todo and attempt == RECONCILE_ATTEMPTS:
+                    raise Unconfirmed(f"{len(todo)} writes still unconfirmed after {attempt} attempts: {exc}") from exc
+                if todo:
+                    logger.info("writes missing at the vendor: sent again", target=checkpoint.target, missing=len(todo))
+                continue
+            except VendorError:
+                # Refused, throttled or unavailable: not processed, so nothing to reconcile (unless an
+                # earlier send of this batch had an unknown outcome).
+                if attempt == 1:
+                    checkpoint.save(pending=before)
+                raise
+        if batch_applied_hook is not None:
+            batch_applied_hook(checkpoint.target, until)
+        fields: dict[str, Any] = {"written": until, "state": "writing", **(saved() if saved else {})}
+        if until >= checkpoint.pending:
+            fields.update(pending=0, unconfirmed=0)
+        checkpoint.save(**fields)
+        return
+
+
+def reconciled(checkpoint: Checkpoint, held: Callable[[], set[Any]]) -> set[Any] | None:
+    """What the vendor holds, read back when an earlier invocation left a batch unconfirmed; None when
+    none did (nothing to reconcile)."""
+    if checkpoint.pending <= checkpoint.written:
+        return None
+    logger.info(
+        "reconciling an unconfirmed batch",
+        target=checkpoint.target,
+        written=checkpoint.written,
+        pending=checkpoint.pending,
+    )
+    return held()
+
+
+def unconfirmed_outcome(
+    target: Target, plan: StoredPlan, checkpoint: Checkpoint, run_id: str | None, reason: Unconfirmed, **extra: Any
+) -> dict[str, Any]:
+    """A batch whose outcome stays unknown: invoked again (`more: true`) to reconcile, until
+    UNCONFIRMED_INVOCATIONS in a row end so; then the target fails, saying why. Never `written`."""
+    count = int(checkpoint.record.get("unconfirmed") or 0) + 1
+    checkpoint.save(unconfirmed=count, state="unconfirmed")
+    if count >= UNCONFIRMED_INVOCATIONS:
+        logger.error("write outcome still unknown: target failed", target=target.name, reason=str(reason))
+        # `pending` stays, so a job run again reconciles first; it gets as many invocations again.
+        checkpoint.save(state="failed", unconfirmed=0)
+        return outcome(
+            target, plan, "failed", checkpoint.written, run_id, error="VendorOutcomeUnknown", cause=str(reason), **extra
+        )
+    return outcome(target, plan, "in_progress", checkpoint.written, run_id, unconfirmed=str(reason), **extra)
 
 
 MatchedTarget = TestsigmaTmTarget | BrowserStackTmTarget

@@ -7,7 +7,7 @@ Either way the writer goes on with the next batch and the outcome names every re
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from testrelay.errors import VendorRejected
@@ -17,10 +17,19 @@ from testrelay.models.routes import TestsigmaOverrideTarget
 from testrelay.observability import logger
 from testrelay.relay import services
 from testrelay.relay.collect import iter_results
-from testrelay.relay.writers.common import Budget, Checkpoint, outcome, results_bucket
+from testrelay.relay.writers.common import (
+    Budget,
+    Checkpoint,
+    Unconfirmed,
+    outcome,
+    reconciled,
+    results_bucket,
+    unconfirmed_outcome,
+    write_batch,
+)
 from testrelay.settings import get_settings
 from testrelay.sync.batching import StoredPlan, batches, store_plan
-from testrelay.vendors.testsigma import RESULT_SPELLINGS, override_result
+from testrelay.vendors.testsigma import RESULT_SPELLINGS, TestsigmaClient, override_result
 
 REFUSALS_KEPT = 100
 _RESULT_ID = re.compile(r"result id (\d+)")
@@ -85,6 +94,49 @@ def _whole_batch_refused(message: str, batch: list[dict[str, Any]]) -> list[dict
     ]
 
 
+class _Sender:
+    """Sends one batch's overrides (again, where a read-back found some missing), keeping the refusals.
+
+    Refusals of a call whose answer was lost are unknown; the read-back finds those ids not
+    overridden, and the call sent again names them."""
+
+    def __init__(self, testsigma: TestsigmaClient, run_id: int) -> None:
+        self.testsigma, self.run_id = testsigma, run_id
+        self.refused: list[dict[str, Any]] = []
+
+    def send(self, overrides: list[dict[str, Any]]) -> None:
+        try:
+            answer = self.testsigma.override_results(self.run_id, overrides)
+            self.refused.extend(_refused(list(answer.get("errors") or []), overrides))
+        except VendorRejected as exc:
+            if exc.status != 400:
+                raise
+            self.refused.extend(_whole_batch_refused(str(exc), overrides))
+
+    def saved(self, refused: list[dict[str, Any]], count: int) -> Callable[[], dict[str, Any]]:
+        """The refusals to save with the batch's confirmation."""
+        return lambda: {"refused": (refused + self.refused)[:REFUSALS_KEPT], "refused_count": count + len(self.refused)}
+
+
+def _override_key(entry: Mapping[str, Any]) -> tuple[Any, str]:
+    """An override as the run's case results show it once applied: (case result id, result)."""
+    return entry.get("testCaseResultId"), str(entry.get("result"))
+
+
+def _held(run_id: int, page_size: int) -> Callable[[], set[tuple[Any, str]]]:
+    """The run's case results now: an override already showing is confirmed, not sent again."""
+
+    def read() -> set[tuple[Any, str]]:
+        testsigma = services.testsigma()
+        return {
+            _override_key(case)
+            for page in testsigma.case_result_pages(run_id, max(page_size, 100))
+            for case in page.get("testCases") or []
+        }
+
+    return read
+
+
 def write_testsigma_override(
     job: Job, run: RunRef, collected: Mapping[str, Any], target: TestsigmaOverrideTarget, budget: Budget
 ) -> dict[str, Any]:
@@ -106,23 +158,34 @@ def write_testsigma_override(
         return outcome(target, plan, "nothing_to_write", 0, run_id, refused=[], refused_count=0)
 
     testsigma = services.testsigma()
+    held = _held(run.run_id, target.batch_size)
+    present = reconciled(checkpoint, held)
     written = checkpoint.written
     refused: list[dict[str, Any]] = list(checkpoint.record.get("refused") or [])
     refused_count = int(checkpoint.record.get("refused_count", 0))
     for batch in batches(plan.read_from(bucket, written), target.batch_size):
         if budget.spent():
             return outcome(target, plan, "in_progress", written, run_id, refused=refused, refused_count=refused_count)
+        sender = _Sender(testsigma, run.run_id)
+        until = written + len(batch)
         try:
-            answer = testsigma.override_results(run.run_id, batch)
-            now_refused = _refused(list(answer.get("errors") or []), batch)
-        except VendorRejected as exc:
-            if exc.status != 400:
-                raise
-            now_refused = _whole_batch_refused(str(exc), batch)
-        written += len(batch)
-        refused_count += len(now_refused)
-        refused = (refused + now_refused)[:REFUSALS_KEPT]
-        checkpoint.save(written=written, refused=refused, refused_count=refused_count, state="writing")
+            write_batch(
+                checkpoint,
+                until,
+                batch,
+                sender.send,
+                held,
+                _override_key,
+                present if written < checkpoint.pending else None,
+                sender.saved(refused, refused_count),
+            )
+        except Unconfirmed as exc:
+            return unconfirmed_outcome(
+                target, plan, checkpoint, run_id, exc, refused=refused, refused_count=refused_count
+            )
+        written = until
+        refused_count += len(sender.refused)
+        refused = (refused + sender.refused)[:REFUSALS_KEPT]
     status = "written" if not refused_count else ("failed" if refused_count >= plan.entries else "partial")
     checkpoint.save(state=status)
     logger.info("overrides written", job_id=job.id, target=target.name, sent=written, refused=refused_count)

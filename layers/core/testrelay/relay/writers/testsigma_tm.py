@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from testrelay.errors import VendorOutcomeUnknown
 from testrelay.models.execution import CaseStatus, RunRef
 from testrelay.models.job import Job
 from testrelay.models.routes import TestsigmaTmTarget
 from testrelay.observability import logger
 from testrelay.relay import services
 from testrelay.relay.templates import render
-from testrelay.relay.writers.common import Budget, Checkpoint, matched_plan, outcome, results_bucket
-from testrelay.sync.batching import batches
+from testrelay.relay.writers.common import (
+    RECONCILE_ATTEMPTS,
+    Budget,
+    Checkpoint,
+    Unconfirmed,
+    matched_plan,
+    outcome,
+    reconciled,
+    results_bucket,
+    unconfirmed_outcome,
+    write_batch,
+)
+from testrelay.sync.batching import StoredPlan, batches
 from testrelay.sync.matching import TargetCase, label_names
 
 
@@ -37,6 +49,57 @@ def _catalog(project_id: str, checkpoint: Checkpoint) -> Iterator[TargetCase]:
         checkpoint.save(cursor_parameter=tm.cursor_parameter)
 
 
+def _tm_key(entry: Mapping[str, Any]) -> tuple[str, str, str]:
+    """A status update as the run shows it once applied: (test case, status, description); the
+    description tells an update apart from a case that started with the same status."""
+    return str(entry.get("test_case_id")), str(entry.get("test_run_status_id")), str(entry.get("description") or "")
+
+
+def _held(project_id: str, run_id: str) -> Callable[[], set[tuple[str, str, str]]]:
+    """What the run's test cases show now: re-setting the same status would be harmless, but a status
+    already there is confirmed, not sent again."""
+    return lambda: {_tm_key(case) for case in services.testsigma_tm().list_run_cases(project_id, run_id)}
+
+
+def _find_run(project_id: str, title: str, marker: str) -> str | None:
+    """The run this job created, by its title and the job's marker in its description."""
+    for existing in services.testsigma_tm().list_runs(project_id):
+        if existing.get("title") == title and marker in str(existing.get("description") or ""):
+            return str(existing["id"])
+    return None
+
+
+def _create_run(job: Job, run: RunRef, target: TestsigmaTmTarget, plan: StoredPlan, checkpoint: Checkpoint) -> str:
+    """Creates the job's run once: a creation whose outcome is unknown (or that a dead worker left
+    unrecorded) is looked up in the project's run list before another is created."""
+    title = render(target.run_title, job, run.run_id)[:255]
+    marker = f"written by testrelay job {job.id}."
+    if checkpoint.record.get("creating"):
+        found = _find_run(target.project_id, title, marker)
+        if found:
+            return found
+    checkpoint.save(creating=True)
+    for attempt in range(1, RECONCILE_ATTEMPTS + 1):
+        try:
+            created = services.testsigma_tm().create_test_run(
+                target.project_id,
+                title=title,
+                case_ids=[entry["case"] for entry in plan.read_from(results_bucket(), 0)],
+                description=f"Results of {run.described}, {marker}",
+                assignee_id=target.assignee_id,
+                labels=target.labels,
+            )
+            return str(created["id"])
+        except VendorOutcomeUnknown as exc:
+            logger.warning("run creation outcome unknown: looking for it", target=target.name, error=str(exc))
+            found = _find_run(target.project_id, title, marker)
+            if found:
+                return found
+            if attempt == RECONCILE_ATTEMPTS:
+                raise Unconfirmed(f"run creation unconfirmed after {attempt} attempts: {exc}") from exc
+    raise AssertionError("unreachable")
+
+
 def write_testsigma_tm(
     job: Job, run: RunRef, collected: Mapping[str, Any], target: TestsigmaTmTarget, budget: Budget
 ) -> dict[str, Any]:
@@ -50,18 +113,15 @@ def write_testsigma_tm(
     bucket = results_bucket()
     tm_run_id = checkpoint.record.get("run_id")
     if not tm_run_id:
-        created = tm.create_test_run(
-            target.project_id,
-            title=render(target.run_title, job, run.run_id)[:255],
-            case_ids=[entry["case"] for entry in plan.read_from(bucket, 0)],
-            description=f"Results of {run.described}, written by testrelay job {job.id}.",
-            assignee_id=target.assignee_id,
-            labels=target.labels,
-        )
-        tm_run_id = str(created["id"])
-        checkpoint.save(run_id=tm_run_id, state="run_created")
+        try:
+            tm_run_id = _create_run(job, run, target, plan, checkpoint)
+        except Unconfirmed as exc:
+            return unconfirmed_outcome(target, plan, checkpoint, None, exc)
+        checkpoint.save(run_id=tm_run_id, state="run_created", creating=False)
         logger.info("test management run created", job_id=job.id, target=target.name, tm_run_id=tm_run_id)
 
+    held = _held(target.project_id, tm_run_id)
+    present = reconciled(checkpoint, held)
     written = checkpoint.written
     for batch in batches(plan.read_from(bucket, written), target.batch_size):
         if budget.spent():
@@ -75,9 +135,20 @@ def write_testsigma_tm(
             }
             for entry in batch
         ]
-        tm.update_run_cases(target.project_id, tm_run_id, payload)
-        written += len(batch)
-        checkpoint.save(written=written, state="writing")
+        until = written + len(batch)
+        try:
+            write_batch(
+                checkpoint,
+                until,
+                payload,
+                lambda cases: tm.update_run_cases(target.project_id, tm_run_id, cases),
+                held,
+                _tm_key,
+                present if written < checkpoint.pending else None,
+            )
+        except Unconfirmed as exc:
+            return unconfirmed_outcome(target, plan, checkpoint, tm_run_id, exc)
+        written = until
     checkpoint.save(state="written")
     logger.info("results written", job_id=job.id, target=target.name, written=written, unmatched=plan.unmatched)
     return outcome(target, plan, "written", written, tm_run_id)
