@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
@@ -51,14 +51,19 @@ def _storable(value: Any) -> Any:
     return value
 
 
+class RetryRefused(Exception):
+    """The job cannot be retried now; the message says why."""
+
+
 def _conditional_failed(exc: ClientError) -> bool:
     code: str = exc.response.get("Error", {}).get("Code", "")
     return code == "ConditionalCheckFailedException"
 
 
 class Ledger:
-    def __init__(self, table_name: str) -> None:
-        self.table = resource("dynamodb").Table(table_name)
+    def __init__(self, table_name: str, dynamodb: Any = None) -> None:
+        """`dynamodb`: a boto3 DynamoDB resource (the operator CLI's, for a given stack); default this process's."""
+        self.table = (dynamodb or resource("dynamodb")).Table(table_name)
 
     @staticmethod
     def _key(job_id: str, sort: str) -> dict[str, str]:
@@ -99,10 +104,11 @@ class Ledger:
     def update_job(self, job_id: str, **fields: Any) -> None:
         self._update(self._key(job_id, "JOB"), {**fields, "updated_at": int(time.time())})
 
-    def claim_attempt(self, job_id: str, attempt: int) -> str | None:
-        """Move the job to `attempt` (the previous one + 1) if it may be retried; None when this attempt
-        is (now, or already) the job's, else the reason it is refused. Conditional, so two retries of the
-        same job at once claim one attempt: the second sees it claimed and starts nothing new."""
+    def claim_attempt(self, job_id: str, attempt: int) -> Literal["claimed", "held"]:
+        """Move the job to `attempt` (the previous one + 1) if it may be retried: `claimed` when this call
+        moved it, `held` when the job already is at that attempt (the same request delivered twice, or a
+        concurrent retry that claimed it first); RetryRefused says why not otherwise. Conditional, so two
+        retries of the same job at once claim one attempt."""
         previous = attempt - 1
         current = "(attribute_not_exists(attempt) OR attempt = :previous)" if previous == 1 else "attempt = :previous"
         states = ", ".join(f":s{i}" for i in range(len(RETRYABLE_STATES)))
@@ -125,12 +131,13 @@ class Ledger:
                 raise
             record = self.get_job(job_id)
             if record is None:
-                return f"no job {job_id} in the ledger"
-            held = int(record.get("attempt", 1))
-            if held == attempt:
-                return None  # claimed already: by the same request delivered twice, or a concurrent retry
-            return refusal(job_id, record)
-        return None
+                raise RetryRefused(f"no job {job_id} in the ledger") from None
+            if int(record.get("attempt", 1)) == attempt:
+                return "held"
+            raise RetryRefused(
+                refusal(job_id, record) or f"job {job_id} is at attempt {record.get('attempt', 1)}, not {attempt - 1}"
+            ) from None
+        return "claimed"
 
     def record_dispatch_failure(self, job_id: str, reason: str) -> None:
         """Why the job's execution could not be started (kept while the message is retried or rests in

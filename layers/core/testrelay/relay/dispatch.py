@@ -18,7 +18,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
 from testrelay.aws.executions import start_once
-from testrelay.aws.ledger import execution_name
+from testrelay.aws.ledger import RetryRefused, execution_name
 from testrelay.aws.queue import park
 from testrelay.models.job import Job, RetryRequest, parse_message
 from testrelay.observability import logger, metrics
@@ -65,9 +65,10 @@ def dispatch_retry(request: RetryRequest) -> bool:
             "existed); re-run its results with `testrelay resync`"
         )
     job = Job.model_validate_json(str(record["job"]))
-    refused = ledger.claim_attempt(job.id, request.attempt)
-    if refused:
-        raise Unprocessable(f"retry of job {job.id} as attempt {request.attempt} refused: {refused}")
+    try:
+        ledger.claim_attempt(job.id, request.attempt)
+    except RetryRefused as exc:
+        raise Unprocessable(f"retry of job {job.id} as attempt {request.attempt} refused: {exc}") from exc
     return dispatch(job, request.attempt)
 
 
