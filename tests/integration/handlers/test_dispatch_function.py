@@ -131,3 +131,38 @@ def test_a_failed_start_keeps_its_reason_in_the_ledger_and_fails_the_message(
     item = boto3.resource("dynamodb").Table(stack.table).get_item(Key={"pk": f"JOB#{job.id}", "sk": "JOB"})["Item"]
     assert item["state"] == "dispatched"
     assert [e["name"] for e in _executions(stack)] == [job.id]
+
+
+def _failed_job(stack: Stack) -> Job:
+    job = _job("d-failed")
+    handler(_sqs_event(job.model_dump_json()), FakeLambdaContext())
+    boto3.resource("dynamodb").Table(stack.table).update_item(
+        Key={"pk": f"JOB#{job.id}", "sk": "JOB"},
+        UpdateExpression="SET #s = :failed",
+        ExpressionAttributeNames={"#s": "state"},
+        ExpressionAttributeValues={":failed": "failed"},
+    )
+    return job
+
+
+def test_retry_requests_through_the_queue_start_one_attempt_however_often_they_arrive(stack: Stack) -> None:
+    # Given a job whose first attempt failed
+    job = _failed_job(stack)
+    request = json.dumps({"retry_of": job.id, "attempt": 2})
+    # When the same retry request arrives twice in one batch, then once more
+    assert handler(_sqs_event(request, request), FakeLambdaContext()) == {"batchItemFailures": []}
+    assert handler(_sqs_event(request), FakeLambdaContext()) == {"batchItemFailures": []}
+    # Then attempt 2 started once, named after the job and the attempt, with the job as input
+    executions = sorted(e["name"] for e in _executions(stack))
+    assert executions == sorted([job.id, f"{job.id}-a2"])
+    item = boto3.resource("dynamodb").Table(stack.table).get_item(Key={"pk": f"JOB#{job.id}", "sk": "JOB"})["Item"]
+    assert item["attempt"] == 2
+    assert item["execution"] == f"{job.id}-a2"
+    assert _dlq(stack) == []
+    # And a request for an attempt the job is not at (a stale one) is parked with the reason
+    stale = json.dumps({"retry_of": job.id, "attempt": 5})
+    assert handler(_sqs_event(stale), FakeLambdaContext()) == {"batchItemFailures": []}
+    [parked] = _dlq(stack)
+    assert parked["MessageAttributes"]["failure_reason"]["StringValue"].startswith(
+        f"retry of job {job.id} as attempt 5 refused: job {job.id} is still running (attempt 2"
+    )
