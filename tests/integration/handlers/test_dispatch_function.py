@@ -159,6 +159,9 @@ def test_retry_requests_through_the_queue_start_one_attempt_however_often_they_a
     assert item["attempt"] == 2
     assert item["execution"] == f"{job.id}-a2"
     assert _dlq(stack) == []
+    # And the job's original message, delivered again, does not start attempt 1 beside it
+    assert handler(_sqs_event(job.model_dump_json()), FakeLambdaContext()) == {"batchItemFailures": []}
+    assert len(_executions(stack)) == 2
     # And a request for an attempt the job is not at (a stale one) is parked with the reason
     stale = json.dumps({"retry_of": job.id, "attempt": 5})
     assert handler(_sqs_event(stale), FakeLambdaContext()) == {"batchItemFailures": []}
@@ -166,3 +169,22 @@ def test_retry_requests_through_the_queue_start_one_attempt_however_often_they_a
     assert parked["MessageAttributes"]["failure_reason"]["StringValue"].startswith(
         f"retry of job {job.id} as attempt 5 refused: job {job.id} is still running (attempt 2"
     )
+
+
+def test_a_job_that_never_started_is_retried_once_and_its_redriven_message_starts_nothing(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a job whose execution could not be started (its message would rest in the DLQ)
+    monkeypatch.setenv("STATE_MACHINE_ARN", stack.state_machine_arn + "-gone")
+    get_settings.cache_clear()
+    job = _job("d-never")
+    with pytest.raises(BatchProcessingError):
+        handler(_sqs_event(job.model_dump_json()), FakeLambdaContext())
+    monkeypatch.setenv("STATE_MACHINE_ARN", stack.state_machine_arn)
+    get_settings.cache_clear()
+    # When it is retried, and later its original message is redriven from the DLQ
+    retry = json.dumps({"retry_of": job.id, "attempt": 2})
+    assert handler(_sqs_event(retry), FakeLambdaContext()) == {"batchItemFailures": []}
+    assert handler(_sqs_event(job.model_dump_json()), FakeLambdaContext()) == {"batchItemFailures": []}
+    # Then only attempt 2 ran: the first attempt never starts beside it
+    assert [e["name"] for e in _executions(stack)] == [f"{job.id}-a2"]

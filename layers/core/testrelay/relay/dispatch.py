@@ -34,7 +34,13 @@ def dispatch(job: Job, attempt: int = 1) -> bool:
     """Start the job's execution; False when it had already started (a redelivered message)."""
     ledger = services.ledger()
     # Recorded before the start, so the execution's own steps always find the job's record.
-    ledger.record_job(job)
+    if not ledger.record_job(job) and attempt == 1:
+        record = ledger.get_job(job.id) or {}
+        if int(record.get("attempt", 1)) > 1:
+            # The job's original message again (redelivered, or redriven from the DLQ) after it was
+            # retried: the retry is the job now, and attempt 1 must not run beside it.
+            logger.info("job already retried; its first message starts nothing", job_id=job.id)
+            return False
     name = execution_name(job.id, attempt)
     payload: dict[str, Any] = {"job": job.model_dump(mode="json")}
     if attempt > 1:
