@@ -12,7 +12,7 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from testrelay.aws.ledger import RETRYABLE_STATES, Ledger, RetryRefused, execution_name, refusal
+from testrelay.aws.ledger import RETRYABLE_STATES, RUNNING_STATES, Ledger, RetryRefused, execution_name, refusal
 from testrelay.aws.queue import REASON_ATTRIBUTE
 from testrelay.models.ci_event import CiEvent
 from testrelay.models.job import Job, RetryRequest
@@ -154,6 +154,8 @@ def retry_job(target: StackTarget, job_id: str) -> Retry:
         claimed = False
     else:
         refused = refusal(job_id, record)
+        if refused and record.get("state") in RUNNING_STATES and _ended_unrecorded(target, ledger, record):
+            refused = None
         if refused:
             raise CliError(f"{refused}; `testrelay job {job_id}` shows it")
         attempt = int(record.get("attempt", 1)) + 1
@@ -176,6 +178,23 @@ def retry_job(target: StackTarget, job_id: str) -> Retry:
         },
     )
     return Retry(job_id, attempt, execution_name(job_id, attempt), claimed, note)
+
+
+def _ended_unrecorded(target: StackTarget, ledger: Ledger, record: dict[str, Any]) -> bool:
+    """True for a job the ledger still shows running whose execution ended without recording it
+    (stopped by hand, or past the execution's own time-out): recorded as failed now, so it can be retried."""
+    job_id, attempt = str(record["job_id"]), int(record.get("attempt", 1))
+    name = execution_name(job_id, attempt)
+    sfn = target.client("stepfunctions")
+    try:
+        status = str(sfn.describe_execution(executionArn=execution_arn(target, name))["status"])
+    except sfn.exceptions.ExecutionDoesNotExist:
+        return False  # not started yet: its message is still on its way
+    if status in ("RUNNING", "SUCCEEDED", "PENDING_REDRIVE"):
+        return False
+    ledger.update_job(job_id, state="failed", error=f"execution {name} ended {status} without recording why")
+    record["state"] = "failed"
+    return True
 
 
 @dataclass

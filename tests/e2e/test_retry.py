@@ -201,3 +201,20 @@ def test_a_poison_message_rests_in_the_dlq_with_its_reason_and_redrive_shows_it(
     code, out, _ = cli(capsys, "redrive", "--dry-run")
     assert "would move x (route ?, received " in out
     assert "): not a job or retry request: " in out
+
+
+def test_a_job_whose_execution_ended_without_recording_it_can_be_retried(
+    runtime: LocalRuntime, relay: StackTarget, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a job the ledger shows running, whose execution ended without any step recording it
+    job = demo_job()
+    ledger(runtime).record_job(job)
+    ledger(runtime).update_job(job.id, state="running")
+    sfn = runtime.aws.client("stepfunctions")
+    sfn.start_execution(stateMachineArn=runtime.outputs["StateMachineArn"], name=job.id, input='{"job": {}}')
+    assert wait_for_execution(runtime, job.id)["status"] == "FAILED"
+    # When it is retried
+    code, out, _ = cli(capsys, "retry", job.id, "--wait", "--json")
+    # Then the retry is allowed, and attempt 2 runs the job the ledger kept
+    assert code == 0, out
+    assert (json.loads(out)["attempt"], json.loads(out)["state"]) == (2, "reported")
