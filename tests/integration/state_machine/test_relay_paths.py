@@ -193,3 +193,23 @@ def test_a_repeated_job_changes_nothing(runtime: LocalRuntime) -> None:
     assert after["testsigma"]["runs"] == before["testsigma"]["runs"]
     assert after["testsigma_tm"] == before["testsigma_tm"]
     assert after["github"] == before["github"]
+
+
+def test_one_target_written_and_one_not_ends_the_execution_partial(runtime: LocalRuntime) -> None:
+    # Given a route with a good target and one whose project does not exist
+    good = demo_job().route.targets[0].model_dump()
+    job = demo_job(targets=[good, {**good, "name": "elsewhere", "project_id": "no-such-project"}])
+    # When the job runs
+    execution = run_job(runtime, job)
+    # Then the execution ends Partial, the good target holds every case, and the CI and ledger say which was not
+    assert (execution["status"], execution["error"]) == ("FAILED", "ResultsPartlyWritten")
+    assert len(_only_run(runtime)["test_run_cases"]) == len(EXPECTED_TM_STATUSES)
+    status = commit_statuses(runtime)[0]
+    assert status["state"] == "error"
+    assert status["description"] == (
+        "results not written: elsewhere; 4 passed, 1 failed, 1 not run; patient-portal: ok; elsewhere: failed"
+    )
+    record = ledger(runtime).get_job(job.id)
+    assert record is not None
+    assert record["state"] == "partial"
+    assert record["error"].startswith("results not written: elsewhere: VendorRejected: ")
