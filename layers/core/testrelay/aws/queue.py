@@ -79,12 +79,3 @@ def park(dlq_url: str, body: str, attributes: Mapping[str, Any] | None, reason: 
     kept = dict(list(kept.items())[: _MAX_ATTRIBUTES - 1])
     kept[REASON_ATTRIBUTE] = {"DataType": "String", "StringValue": reason[:1000] or "unknown"}
     client("sqs").send_message(QueueUrl=dlq_url, MessageBody=body or "(empty)", MessageAttributes=kept)
-
-
-def send_retry(queue_url: str, body: str, job_id: str) -> None:
-    """A retry request on the jobs queue (see models.job.RetryRequest)."""
-    attributes = {
-        "job_id": {"DataType": "String", "StringValue": job_id},
-        "kind": {"DataType": "String", "StringValue": "retry"},
-    }
-    client("sqs").send_message(QueueUrl=queue_url, MessageBody=body, MessageAttributes=attributes)
