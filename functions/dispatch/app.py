@@ -8,16 +8,16 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from testrelay.models.job import Job
 from testrelay.observability import lambda_entry
-from testrelay.relay.dispatch import dispatch
+from testrelay.relay.dispatch import handle_message
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def record_handler(record: SQSRecord) -> None:
-    # A body that is not a Job fails this record only; after maxReceiveCount it rests in the DLQ.
-    dispatch(Job.model_validate_json(record.body))
+    # A message that can never be processed is parked in the DLQ with its reason (and counts as done);
+    # one that failed for a passing reason fails this record only, and SQS delivers it again.
+    handle_message(record.body, record.raw_event.get("messageAttributes"))
 
 
 @lambda_entry

@@ -68,6 +68,14 @@ class LambdaRouter:
         self._handlers: dict[str, LambdaHandler] = {}
         self._lock = threading.Lock()
         self._async_invocations: list[threading.Thread] = []
+        self._failures: dict[str, list[tuple[str, str]]] = {}
+
+    def fail_next(self, function_name: str, error_type: str, message: str = "", times: int = 1) -> None:
+        """The next `times` invocations of the function fail as the Lambda service reports a function
+        it killed (out of memory, time-out, a crashed runtime): `error_type` without running the
+        handler (`Lambda.Unknown`, `Runtime.ExitError`, `Sandbox.Timedout`, ...)."""
+        with self._lock:
+            self._failures.setdefault(function_name, []).extend([(error_type, message)] * times)
 
     def register(self, function_name: str, handler: LambdaHandler) -> None:
         with self._lock:
@@ -123,12 +131,17 @@ class LambdaRouter:
         """Runs the handler; returns the response payload and whether it is a function error."""
         with self._lock:
             handler = self._handlers.get(function.function_name)
+            pending = self._failures.get(function.function_name)
+            failure = pending.pop(0) if pending else None
         context = LocalLambdaContext(
             function_name=function.function_name,
             function_arn=function.function_arn,
             memory_limit_in_mb=int(function.memory_size),
             timeout_seconds=int(function.timeout),
         )
+        if failure is not None:
+            error_type, message = failure
+            return _error_payload(error_type, message or f"{function.function_name} was stopped", context, []), True
         if handler is None:
             message = (
                 f"Handler '{function.handler}' missing: no in-process handler is registered for "

@@ -242,6 +242,10 @@ class LocalAws:
             )
         return str(created["FunctionArn"])
 
+    def fail_lambda(self, name: str, error_type: str, message: str = "", times: int = 1) -> None:
+        """The next `times` invocations of function `name` fail with `error_type` (see LambdaRouter.fail_next)."""
+        self._router.fail_next(name, error_type, message, times)
+
     # -- internals -------------------------------------------------------------------------------
 
     def _require_session(self) -> Any:

@@ -22,6 +22,7 @@ from testrelay_local.operations import (
     list_jobs,
     redrive,
     resync_job,
+    retry_job,
     show_job,
     started_before,
     target_reason,
@@ -54,7 +55,7 @@ def _job_lines(job: dict[str, Any]) -> list[str]:
     run = job.get("testsigma_run") or {}
     lines = [
         f"job       {job['job_id']} ({job.get('kind')}, route {job.get('route')})",
-        f"state     {job.get('state')}",
+        f"state     {job.get('state')} (attempt {job.get('attempt', 1)})",
         f"from      {job.get('provider')} {job.get('repository')} {job.get('commit_sha', '')} "
         f"(delivery {job.get('delivery_key')})",
         f"run       {run.get('run_id', '-')} {run.get('url', '')}",
@@ -69,6 +70,10 @@ def _job_lines(job: dict[str, Any]) -> list[str]:
         )
     if job.get("error"):
         lines.append(f"error     {job['error']}")
+    if job.get("state") == "dispatch_failed" and job.get("dispatch_error"):
+        lines.append(f"error     could not start: {job['dispatch_error']}")
+    if job_failed(job):
+        lines.append(f"retry     testrelay retry {job['job_id']}  (resumes from its checkpoints)")
     return lines
 
 
@@ -140,11 +145,49 @@ def cmd_resync(args: argparse.Namespace) -> int:
     return FAILED if failed else OK
 
 
+def _follow(args: argparse.Namespace, target: StackTarget, job_id: str, execution: str) -> dict[str, Any]:
+    """Follow an execution to its end; the answer's part of it (status, the job's state and reason)."""
+    sfn = target.client("stepfunctions")
+    try:
+        ended = follow(sfn, _wait_for_execution(target, execution, 60), lambda line: note(args, line), args.timeout)
+    except TimeoutError:
+        raise CliError(
+            f"job {job_id} still runs after {args.timeout:.0f}s: `testrelay job {job_id}` shows it later", FAILED
+        ) from None
+    record = show_job(target, job_id) or {}
+    return {"status": ended["status"], "state": record.get("state"), "reason": job_reason(record), "record": record}
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    target = _target(args)
+    retry = retry_job(target, args.job_id)
+    answer: dict[str, Any] = asdict(retry)
+    note(args, retry.note)
+    if not args.wait:
+        if args.json:
+            emit(args, answer, "")
+        return OK
+    followed = _follow(args, target, retry.job_id, retry.execution)
+    record = followed.pop("record")
+    answer |= followed
+    failed = followed["status"] != "SUCCEEDED" or job_failed(record)
+    if failed:
+        answer["error"] = (
+            f"job {retry.job_id} attempt {retry.attempt} {followed['status'].lower()}: "
+            f"{followed['reason'] or 'see `testrelay job`'}"
+        )
+    text = f"job {retry.job_id} attempt {retry.attempt} {followed['status'].lower()}" + (
+        f": {followed['reason']}" if followed["reason"] and failed else ""
+    )
+    emit(args, answer, text)
+    return FAILED if failed else OK
+
+
 def cmd_redrive(args: argparse.Namespace) -> int:
     def show(moved: Any) -> None:
         if not args.json:
             verb = "would move" if args.dry_run else "moved"
-            print(f"{verb} {moved.job_id} (route {moved.route}, received {moved.receive_count} times)")
+            print(f"{verb} {moved.job_id} (route {moved.route}, received {moved.receive_count} times): {moved.reason}")
 
     moved = redrive(_target(args), dry_run=args.dry_run, emit=show)
     if args.json:
@@ -214,6 +257,15 @@ def add_commands(commands: Any) -> None:
     resync.add_argument("--wait", action="store_true", help="follow the job until it ends")
     resync.add_argument("--timeout", type=float, default=3600)
     resync.set_defaults(run=cmd_resync)
+
+    retry = commands.add_parser(
+        "retry", help="run a failed, partial or timed-out job again from its checkpoints (reusing its runs)"
+    )
+    stack_options(retry)
+    retry.add_argument("job_id")
+    retry.add_argument("--wait", action="store_true", help="follow the attempt until it ends")
+    retry.add_argument("--timeout", type=float, default=3600)
+    retry.set_defaults(run=cmd_retry)
 
     redrive_parser = commands.add_parser("redrive", help="move DLQ messages back to the jobs queue")
     stack_options(redrive_parser)

@@ -136,6 +136,7 @@ class LocalRuntime:
             self.sandbox = Sandbox(seed=self._sandbox_seed, run_duration=sandbox_run_duration, port=sandbox_port)
         self.aws = LocalAws(time_scale=time_scale)
         self.outputs: dict[str, str] = {}
+        self.function_names: dict[str, str] = {}
         self._env: Any = None
         self._front: HttpFront | None = None
         self._poller: SqsPoller | None = None
@@ -167,6 +168,7 @@ class LocalRuntime:
             handlers.update(self.pools)
         stack = provision_from_template(self.aws, TEMPLATE, handlers)
         self.outputs = dict(stack.outputs)
+        self.function_names = {logical: function.name for logical, function in stack.functions.items()}
         variables = {
             # Handlers share this process, so the union of the functions' environments is set once.
             **{name: value for function in stack.functions.values() for name, value in function.environment.items()},
@@ -218,6 +220,11 @@ class LocalRuntime:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def fail_lambda(self, logical_id: str, error_type: str, message: str = "", times: int = 1) -> None:
+        """The next `times` invocations of a template function (e.g. `WriteBackFunction`) fail as the
+        Lambda service reports a killed function: `Lambda.Unknown`, `Runtime.ExitError`, ..."""
+        self.aws.fail_lambda(self.function_names[logical_id], error_type, message, times)
 
     def execution_arn(self, job_id: str) -> str:
         machine = self.outputs["StateMachineArn"]

@@ -33,17 +33,26 @@ class StackTarget:
     name: str = "the local runtime"
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
 
+    def _options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"region_name": self.region}
+        if self.endpoint_url:
+            options |= {
+                "endpoint_url": self.endpoint_url,
+                "aws_access_key_id": "local",
+                "aws_secret_access_key": "local",
+            }
+        return options
+
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            options: dict[str, Any] = {"region_name": self.region}
-            if self.endpoint_url:
-                options |= {
-                    "endpoint_url": self.endpoint_url,
-                    "aws_access_key_id": "local",
-                    "aws_secret_access_key": "local",
-                }
-            self._clients[service] = boto3.client(service, **options)
+            self._clients[service] = boto3.client(service, **self._options())
         return self._clients[service]
+
+    def resource(self, service: str) -> Any:
+        key = f"resource:{service}"
+        if key not in self._clients:
+            self._clients[key] = boto3.resource(service, **self._options())
+        return self._clients[key]
 
     def output(self, name: str) -> str:
         try:

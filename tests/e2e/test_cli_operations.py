@@ -38,7 +38,7 @@ def test_job_names_each_failed_targets_reason_and_exits_non_zero(
     # Given a job whose Test Management project does not exist
     job = demo_job(targets=[{**demo_job().route.targets[0].model_dump(), "project_id": "no-such-project"}])
     enqueue(relay, job)
-    assert wait_for_execution(runtime, job.id)["status"] == "SUCCEEDED"
+    assert wait_for_execution(runtime, job.id)["error"] == "ResultsNotWritten"
     # Then `job` says why the target failed, and exits 1
     code, out, _ = cli(capsys, "job", job.id)
     assert code == 1
@@ -50,13 +50,14 @@ def test_job_names_each_failed_targets_reason_and_exits_non_zero(
     code, out, _ = cli(capsys, "job", job.id, "--json")
     document = json.loads(out)
     assert code == 1
-    assert document["error"].startswith("patient-portal: VendorRejected: ")
+    assert document["error"].startswith("results not written: patient-portal: VendorRejected: ")
     # And `jobs` has the reason on the job's row
     _, out, _ = cli(capsys, "jobs")
     [row] = [line for line in out.splitlines() if line.startswith(job.id)]
-    assert "reason: patient-portal: VendorRejected: " in row
+    assert "reason: results not written: patient-portal: VendorRejected: " in row
     _, out, _ = cli(capsys, "jobs", "--json")
-    assert {j["job_id"]: j["reason"] for j in json.loads(out)}[job.id].startswith("patient-portal: VendorRejected")
+    reasons = {j["job_id"]: j["reason"] for j in json.loads(out)}
+    assert reasons[job.id].startswith("results not written: patient-portal: VendorRejected")
 
 
 def test_resync_wait_of_a_run_that_does_not_exist_says_so(

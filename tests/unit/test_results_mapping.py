@@ -89,7 +89,7 @@ def test_summary_reads_like_the_ci_expects() -> None:
     )
     assert summarise(clean, [{"target": "tm", "status": "failed"}]) == (
         "error",
-        "2 passed, 0 failed; write-back failed: tm",
+        "results not written: tm; 2 passed, 0 failed",
     )
 
 

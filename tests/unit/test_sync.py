@@ -145,11 +145,15 @@ def test_the_ci_summary_names_each_target_and_stays_within_140_characters() -> N
         {"target": "ov", "status": "partial", "refused_count": 2},
     ]
     state, description = summarise(counts, outcomes)
-    assert state == "failure"
-    assert description == "4 passed, 1 failed, 1 not run; tm: ok, 1 unmatched; bs: failed; ov: partial (2 refused)"
+    # Results not written outrank failed tests: the status is an error, and says so first
+    assert state == "error"
+    assert description == (
+        "results not written: bs, ov; 4 passed, 1 failed, 1 not run; tm: ok, 1 unmatched; bs: failed; "
+        "ov: partial (2 refused)"
+    )
     many = [{"target": f"target-number-{n}", "status": "written", "unmatched": 2} for n in range(8)]
     _, compact = summarise(RunCounts(total=2, passed=2), [*many, {"target": "bs", "status": "failed"}])
-    assert compact == "2 passed, 0 failed; 8/9 targets ok, 16 unmatched; failed: bs"
+    assert compact == "results not written: bs; 2 passed, 0 failed; 8/9 targets ok, 16 unmatched"
     assert len(compact) <= 140
 
 

@@ -233,6 +233,7 @@ def test_webhook_and_dispatch_environment(functions: dict[str, dict[str, Any]]) 
     assert ref(webhook["WEBHOOK_SECRETS_ID"]) == "WebhookSecrets"
     dispatch = functions["DispatchFunction"]["Environment"]["Variables"]
     assert ref(dispatch["STATE_MACHINE_ARN"]) == "RelayStateMachine"
+    assert ref(dispatch["JOBS_DLQ_URL"]) == "JobsDLQ"  # where messages that can never be processed are parked
 
 
 @pytest.mark.parametrize("name", TASK_FUNCTIONS)
@@ -407,6 +408,9 @@ def test_each_function_reaches_only_what_it_needs(
         {"StateMachineName": {"Fn::GetAtt": ["RelayStateMachine", "Name"]}}
     ]
     assert not policy_template_args(dispatch, "AWSSecretsManagerGetSecretValuePolicy")
+    assert policy_template_args(dispatch, "SQSSendMessagePolicy") == [
+        {"QueueName": {"Fn::GetAtt": ["JobsDLQ", "QueueName"]}}
+    ]
 
     for name in TASK_FUNCTIONS:
         secrets = policy_template_args(policies[name], "AWSSecretsManagerGetSecretValuePolicy")

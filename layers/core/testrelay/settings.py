@@ -17,6 +17,7 @@ class Settings(BaseModel):
     ledger_table: str | None = None
     results_bucket: str | None = None
     jobs_queue_url: str | None = None
+    jobs_dlq_url: str | None = None
     state_machine_arn: str | None = None
     routes_file: str | None = None
     webhook_secrets_id: str | None = None

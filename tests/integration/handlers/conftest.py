@@ -100,6 +100,7 @@ def stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Stack]:
         routes.write_text(ROUTES)
         for name, value in {
             "JOBS_QUEUE_URL": queue_url,
+            "JOBS_DLQ_URL": dlq_url,
             "ROUTES_FILE": str(routes),
             "WEBHOOK_SECRETS_ID": secret,
             "LEDGER_TABLE": "ledger",

@@ -30,4 +30,4 @@ def test_a_run_past_its_deadline_is_reported_as_a_timeout(runtime: LocalRuntime)
     assert "did not finish before the route deadline" in status["description"]
     record = ledger(runtime).get_job(job.id)
     assert record is not None
-    assert record["state"] == "failed"
+    assert record["state"] == "timed_out"  # retryable: `testrelay retry` polls the same run again

@@ -41,7 +41,7 @@ def test_a_job_triggers_polls_writes_back_and_reports(runtime: LocalRuntime) -> 
     assert entered[0] == "TriggerPlan"
     assert entered.count("PollStatus") >= 2
     assert "WaitForRun" in entered
-    assert entered[-5:] == ["WriteTarget", "TargetDone?", "TargetWritten", "ReportToCi", "Done"]
+    assert entered[-6:] == ["WriteTarget", "TargetDone?", "TargetWritten", "ReportToCi", "AllWritten?", "Done"]
     # And exactly one Testsigma run of plan 2741 was triggered, with the build number from the template
     state = runtime.sandbox.state() if runtime.sandbox else {}
     runs = state["testsigma"]["runs"]
@@ -73,6 +73,7 @@ def test_a_job_triggers_polls_writes_back_and_reports(runtime: LocalRuntime) -> 
         "description": "4 passed, 1 failed, 1 not run",
         "posted": True,
         "run_url": final["target_url"],
+        "job_state": "reported",
     }
 
 
@@ -132,18 +133,51 @@ def test_a_plan_testsigma_does_not_know_fails_the_job_and_tells_the_ci(runtime: 
     assert "HTTP 404" in record["error"]
 
 
-def test_a_failing_target_is_reported_without_failing_the_job(runtime: LocalRuntime) -> None:
+def test_a_target_that_fails_for_good_fails_the_execution_and_the_ci_says_results_were_not_written(
+    runtime: LocalRuntime,
+) -> None:
     # Given a target whose Test Management project does not exist
     job = demo_job(targets=[{**demo_job().route.targets[0].model_dump(), "project_id": "no-such-project"}])
     # When the job runs
     execution = run_job(runtime, job)
-    # Then the job completes, the target's failure is in the summary, and the CI sees an error
-    assert execution["status"] == "SUCCEEDED"
-    outcome = json.loads(execution["output"])["writeback"][0]
-    assert (outcome["target"], outcome["status"], outcome["error"]) == ("patient-portal", "failed", "VendorRejected")
+    # Then the execution ends in the state that says no result was written
+    assert (execution["status"], execution["error"]) == ("FAILED", "ResultsNotWritten")
+    entered = [
+        e["stateEnteredEventDetails"]["name"]
+        for e in history(runtime, execution["executionArn"])
+        if "stateEnteredEventDetails" in e
+    ]
+    assert entered[-4:] == ["TargetFailed", "ReportToCi", "AllWritten?", "ResultsNotWritten"]
+    # And the CI status is an error that says the results were not written, not "tests failed"
     status = commit_statuses(runtime)[0]
-    assert status["state"] == "failure"  # a case failed; the write-back failure is named too
-    assert status["description"] == "4 passed, 1 failed, 1 not run; write-back failed: patient-portal"
+    assert status["state"] == "error"
+    assert status["description"] == "results not written: patient-portal; 4 passed, 1 failed, 1 not run"
+    # And the ledger keeps the job as failed, with the target's reason
+    record = ledger(runtime).get_job(job.id)
+    assert record is not None
+    assert record["state"] == "failed"
+    assert record["error"].startswith("results not written: patient-portal: VendorRejected: ")
+    [outcome] = record["targets"]
+    assert (outcome["target"], outcome["status"], outcome["error"]) == ("patient-portal", "failed", "VendorRejected")
+
+
+def test_a_killed_write_back_is_retried_and_the_job_succeeds(runtime: LocalRuntime) -> None:
+    # Given a write-back whose first invocation is killed (out of memory or its time-out: Lambda.Unknown)
+    runtime.fail_lambda("WriteBackFunction", "Lambda.Unknown", "RequestId: x Error: Runtime exited with signal: killed")
+    job = demo_job()
+    # When the job runs
+    execution = run_job(runtime, job)
+    # Then the state machine retried the Task and the job succeeded, every case written once
+    assert execution["status"] == "SUCCEEDED"
+    events = history(runtime, execution["executionArn"])
+    failures = [e["lambdaFunctionFailedEventDetails"]["error"] for e in events if e["type"] == "LambdaFunctionFailed"]
+    assert failures == ["Lambda.Unknown"]
+    tm_run = _only_run(runtime)
+    assert {case["human_id"]: case["update_count"] for case in tm_run["test_run_cases"]} == dict.fromkeys(
+        EXPECTED_TM_STATUSES, 1
+    )
+    [status] = commit_statuses(runtime)
+    assert (status["state"], status["description"]) == ("failure", "4 passed, 1 failed, 1 not run")
 
 
 def test_a_repeated_job_changes_nothing(runtime: LocalRuntime) -> None:
@@ -159,3 +193,23 @@ def test_a_repeated_job_changes_nothing(runtime: LocalRuntime) -> None:
     assert after["testsigma"]["runs"] == before["testsigma"]["runs"]
     assert after["testsigma_tm"] == before["testsigma_tm"]
     assert after["github"] == before["github"]
+
+
+def test_one_target_written_and_one_not_ends_the_execution_partial(runtime: LocalRuntime) -> None:
+    # Given a route with a good target and one whose project does not exist
+    good = demo_job().route.targets[0].model_dump()
+    job = demo_job(targets=[good, {**good, "name": "elsewhere", "project_id": "no-such-project"}])
+    # When the job runs
+    execution = run_job(runtime, job)
+    # Then the execution ends Partial, the good target holds every case, and the CI and ledger say which was not
+    assert (execution["status"], execution["error"]) == ("FAILED", "ResultsPartlyWritten")
+    assert len(_only_run(runtime)["test_run_cases"]) == len(EXPECTED_TM_STATUSES)
+    status = commit_statuses(runtime)[0]
+    assert status["state"] == "error"
+    assert status["description"] == (
+        "results not written: elsewhere; 4 passed, 1 failed, 1 not run; patient-portal: ok; elsewhere: failed"
+    )
+    record = ledger(runtime).get_job(job.id)
+    assert record is not None
+    assert record["state"] == "partial"
+    assert record["error"].startswith("results not written: elsewhere: VendorRejected: ")

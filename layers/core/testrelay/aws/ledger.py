@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
@@ -16,6 +16,18 @@ from testrelay.aws.clients import resource
 from testrelay.models.job import Job
 
 RETENTION_SECONDS = 90 * 24 * 3600
+
+# Where a job can be run again from (`testrelay retry`): it ended without writing every result, or never started.
+RETRYABLE_STATES = ("failed", "partial", "timed_out", "dispatch_failed")
+# A job in one of these is on its way (or still runs): a retry is refused.
+RUNNING_STATES = ("dispatched", "retry_queued", "triggered", "running", "completed_run")
+# Every result written: nothing to retry.
+SUCCEEDED_STATES = ("reported",)
+
+
+def execution_name(job_id: str, attempt: int) -> str:
+    """The first attempt is named after the job (a redelivered webhook dedupes on it); retries add -a<n>."""
+    return job_id if attempt <= 1 else f"{job_id}-a{attempt}"
 
 
 def _plain(value: Any) -> Any:
@@ -39,14 +51,19 @@ def _storable(value: Any) -> Any:
     return value
 
 
+class RetryRefused(Exception):
+    """The job cannot be retried now; the message says why."""
+
+
 def _conditional_failed(exc: ClientError) -> bool:
     code: str = exc.response.get("Error", {}).get("Code", "")
     return code == "ConditionalCheckFailedException"
 
 
 class Ledger:
-    def __init__(self, table_name: str) -> None:
-        self.table = resource("dynamodb").Table(table_name)
+    def __init__(self, table_name: str, dynamodb: Any = None) -> None:
+        """`dynamodb`: a boto3 DynamoDB resource (the operator CLI's, for a given stack); default this process's."""
+        self.table = (dynamodb or resource("dynamodb")).Table(table_name)
 
     @staticmethod
     def _key(job_id: str, sort: str) -> dict[str, str]:
@@ -65,6 +82,9 @@ class Ledger:
             "commit_sha": job.event.commit_sha or "",
             "delivery_key": job.event.delivery_key,
             "state": "dispatched",
+            # The job itself, so `testrelay retry` can run it again without its original message.
+            "job": job.model_dump_json(),
+            "attempt": 1,
             "created_at": now,
             "updated_at": now,
             "expires_at": now + RETENTION_SECONDS,
@@ -83,6 +103,84 @@ class Ledger:
 
     def update_job(self, job_id: str, **fields: Any) -> None:
         self._update(self._key(job_id, "JOB"), {**fields, "updated_at": int(time.time())})
+
+    def claim_attempt(self, job_id: str, attempt: int) -> Literal["claimed", "held"]:
+        """Move the job to `attempt` (the previous one + 1) if it may be retried: `claimed` when this call
+        moved it, `held` when the job already is at that attempt (the same request delivered twice, or a
+        concurrent retry that claimed it first); RetryRefused says why not otherwise. Conditional, so two
+        retries of the same job at once claim one attempt."""
+        previous = attempt - 1
+        current = "(attribute_not_exists(attempt) OR attempt = :previous)" if previous == 1 else "attempt = :previous"
+        states = ", ".join(f":s{i}" for i in range(len(RETRYABLE_STATES)))
+        try:
+            self.table.update_item(
+                Key=self._key(job_id, "JOB"),
+                UpdateExpression="SET attempt = :attempt, #state = :queued, retried_from = #state, updated_at = :now",
+                ConditionExpression=f"attribute_exists(pk) AND {current} AND #state IN ({states})",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={
+                    ":attempt": attempt,
+                    ":previous": previous,
+                    ":queued": "retry_queued",
+                    ":now": int(time.time()),
+                    **{f":s{i}": state for i, state in enumerate(RETRYABLE_STATES)},
+                },
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+            record = self.get_job(job_id)
+            if record is None:
+                raise RetryRefused(f"no job {job_id} in the ledger") from None
+            if int(record.get("attempt", 1)) == attempt:
+                return "held"
+            raise RetryRefused(
+                refusal(job_id, record) or f"job {job_id} is at attempt {record.get('attempt', 1)}, not {attempt - 1}"
+            ) from None
+        return "claimed"
+
+    def record_dispatch_failure(self, job_id: str, reason: str) -> None:
+        """Why the job's execution could not be started (kept while the message is retried or rests in
+        the DLQ); never over the state of a job whose execution did start."""
+        try:
+            self.table.update_item(
+                Key=self._key(job_id, "JOB"),
+                UpdateExpression="SET #state = :failed, dispatch_error = :reason, updated_at = :now "
+                "ADD dispatch_failures :one",
+                ConditionExpression="#state IN (:dispatched, :failed, :queued)",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={
+                    ":failed": "dispatch_failed",
+                    ":dispatched": "dispatched",
+                    ":queued": "retry_queued",
+                    ":reason": reason[:500],
+                    ":one": 1,
+                    ":now": int(time.time()),
+                },
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+
+    def record_dispatched(self, job_id: str, attempt: int) -> None:
+        """The attempt's execution started: a job that had failed to dispatch is on its way again."""
+        try:
+            self.table.update_item(
+                Key=self._key(job_id, "JOB"),
+                UpdateExpression="SET #state = :dispatched, execution = :name, updated_at = :now",
+                ConditionExpression="#state IN (:failed, :queued)",
+                ExpressionAttributeNames={"#state": "state"},
+                ExpressionAttributeValues={
+                    ":dispatched": "dispatched",
+                    ":failed": "dispatch_failed",
+                    ":queued": "retry_queued",
+                    ":name": execution_name(job_id, attempt),
+                    ":now": int(time.time()),
+                },
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
 
     def claim_run(self, job_id: str, run: dict[str, Any]) -> dict[str, Any]:
         """Record the Testsigma run for the job unless one is already recorded; return the recorded one."""
@@ -130,3 +228,16 @@ class Ledger:
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
         )
+
+
+def refusal(job_id: str, record: dict[str, Any]) -> str | None:
+    """Why the job cannot be retried now, or None when it can."""
+    state = str(record.get("state", ""))
+    attempt = int(record.get("attempt", 1))
+    if state in RETRYABLE_STATES:
+        return None
+    if state in SUCCEEDED_STATES:
+        return f"job {job_id} succeeded (attempt {attempt}): every result is written, nothing to retry"
+    if state in RUNNING_STATES:
+        return f"job {job_id} is still running (attempt {attempt}, state {state}): wait for it to end, then retry"
+    return f"job {job_id} is in state {state!r} (attempt {attempt}): it cannot be retried"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -14,6 +14,10 @@ from testrelay.models.job import Job
 SQS_BATCH_LIMIT = 10
 # SQS refuses a batch whose messages (bodies and attributes) add up to more than 256 KiB.
 SQS_BATCH_BYTES = 256 * 1024
+# The message attribute that carries why a message rests in the DLQ (set when the dispatcher parks it).
+REASON_ATTRIBUTE = "failure_reason"
+# SQS refuses more than ten message attributes; a parked message keeps at most this many of its own.
+_MAX_ATTRIBUTES = 10
 
 
 class EnqueueFailed(RelayError):
@@ -59,3 +63,19 @@ def _batches(entries: list[tuple[dict[str, Any], int]]) -> Iterator[list[dict[st
         total += size
     if chunk:
         yield chunk
+
+
+def park(dlq_url: str, body: str, attributes: Mapping[str, Any] | None, reason: str) -> None:
+    """Send a message that can never be processed to the DLQ with the reason beside it (the SQS event
+    source moves a message after maxReceiveCount unchanged, so only a parked one carries its reason)."""
+    kept = {
+        name: {
+            "DataType": value.get("dataType") or value.get("DataType") or "String",
+            "StringValue": value.get("stringValue") or value.get("StringValue") or "",
+        }
+        for name, value in (attributes or {}).items()
+        if name != REASON_ATTRIBUTE and (value.get("stringValue") or value.get("StringValue"))
+    }
+    kept = dict(list(kept.items())[: _MAX_ATTRIBUTES - 1])
+    kept[REASON_ATTRIBUTE] = {"DataType": "String", "StringValue": reason[:1000] or "unknown"}
+    client("sqs").send_message(QueueUrl=dlq_url, MessageBody=body or "(empty)", MessageAttributes=kept)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from typing import Literal
 
@@ -40,3 +41,23 @@ class Job(BaseModel):
             event=event,
             testsigma_run_id=event.testsigma_run_id,
         )
+
+
+class RetryRequest(BaseModel):
+    """ "Run job `retry_of` again as attempt `attempt`" (from `testrelay retry`, or any automation that
+    puts it on the jobs queue). The attempt is named so a redelivered request starts nothing twice."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schema_version: Literal[1] = 1
+    retry_of: str = Field(pattern=r"^[A-Za-z0-9_-]{1,80}$")
+    attempt: int = Field(ge=2, le=99)
+    requested_at: float = Field(default_factory=time.time)
+
+
+def parse_message(body: str) -> Job | RetryRequest:
+    """A queued message: a retry request when it says `retry_of`, else a job (ValueError when neither)."""
+    decoded = json.loads(body)  # JSONDecodeError is a ValueError
+    if isinstance(decoded, dict) and "retry_of" in decoded:
+        return RetryRequest.model_validate(decoded)
+    return Job.model_validate(decoded)

@@ -16,6 +16,10 @@ from testrelay.vendors.bitbucket import BitbucketState
 from testrelay.vendors.github import CommitState
 from testrelay.vendors.gitlab import GitLabState
 
+# `failure`: the tests failed, every result written; `error`: results could not be written (or the job
+# failed). GitHub has both states; GitLab (pending, running, success, failed, canceled) and Bitbucket
+# (SUCCESSFUL, FAILED, INPROGRESS, STOPPED) have one failed state, so there the description, which
+# starts with "results not written" for an error, tells the two apart.
 GITLAB_STATES: Mapping[CommitState, GitLabState] = {
     "success": "success",
     "failure": "failed",
