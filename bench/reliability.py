@@ -365,7 +365,8 @@ def r4_fuzz(bench: Bench, requests_count: int = 10_000, seed: int = 4, signed_sh
     bucket = runtime.outputs.get("ResultsBucketName", "")
 
     def stored() -> int:
-        return int(s3.list_objects_v2(Bucket=bucket).get("KeyCount", 0)) if bucket else 0
+        """Reports kept (`reports/`, the webhook function's only prefix; jobs' write plans live elsewhere)."""
+        return int(s3.list_objects_v2(Bucket=bucket, Prefix="reports/").get("KeyCount", 0)) if bucket else 0
 
     before_names, before_stored = [e["name"] for e in _executions(runtime)], stored()
     statuses: dict[int, int] = {}
