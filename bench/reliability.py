@@ -13,7 +13,7 @@ the vendor sandbox, the local HTTP front) are the witnesses; what is measured is
       1 Testsigma run, for each variant of the (undocumented) run listing
 
 R2, R3 and R7 need the writers' reconciliation, the sandbox's worker faults and `testrelay retry`:
-each is one more function in SCENARIOS, taking the Bench and answering its rows.
+each is one more scenario function (taking the Bench, answering its rows) named in SCENARIOS, _full and _quick.
 
 Run: .venv/bin/python bench/reliability.py [--only R1,R4] [--quick]
 """
