@@ -49,7 +49,7 @@ def test_without_a_run_listing_the_relay_says_so_and_triggers_again(
     assert len(runs) == 2
     assert recorded == max(int(run["id"]) for run in runs)
     # And its log says why
-    assert "has no run listing (GET /execution_results)" in caplog.text
+    assert "has no run listing (GET /execution_results) to look it up: triggering again" in caplog.text
 
 
 def test_r8_figures(bench: Bench) -> None:
@@ -133,8 +133,9 @@ def test_the_client_finds_marked_runs_under_every_listing_variant(sandbox: Sandb
     assert never == (None if listing == "absent" else [])
 
 
+@pytest.mark.parametrize("listing", ["filtered", "absent"])
 def test_a_trigger_whose_answer_was_lost_adopts_the_run_it_started(
-    bench: Bench, monkeypatch: pytest.MonkeyPatch
+    bench: Bench, monkeypatch: pytest.MonkeyPatch, listing: str
 ) -> None:
     from testrelay.errors import VendorOutcomeUnknown
     from testrelay.relay.run import trigger_plan
@@ -143,7 +144,7 @@ def test_a_trigger_whose_answer_was_lost_adopts_the_run_it_started(
     # Given an account with a run listing, and a trigger that Testsigma applies but whose answer never comes
     runtime = bench.runtime("default", run_duration=0.0)
     assert runtime.sandbox is not None
-    runtime.sandbox.configure(ts_run_listing="filtered")
+    runtime.sandbox.configure(ts_run_listing=listing)
     original = testsigma.TestsigmaClient.trigger
 
     def lost(self: testsigma.TestsigmaClient, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -151,9 +152,19 @@ def test_a_trigger_whose_answer_was_lost_adopts_the_run_it_started(
         raise VendorOutcomeUnknown("testsigma", "POST /execution_results: no answer within 10s")
 
     monkeypatch.setattr(testsigma.TestsigmaClient, "trigger", lost)
-    job = demo_job(delivery="lost-answer")
+    job = demo_job(delivery=f"lost-answer-{listing}")
+
+    def held() -> list[dict[str, Any]]:
+        runs = runtime.sandbox.state()["testsigma"]["runs"].values() if runtime.sandbox else []
+        return [r for r in runs if job.id in (r["buildNo"] or "")]
+
+    if listing == "absent":
+        # When the step runs on an account without a listing, it fails with the outcome unknown, never triggering twice
+        with pytest.raises(VendorOutcomeUnknown):
+            trigger_plan(job)
+        assert len(held()) == 1
+        return
     # When the step runs
     run = trigger_plan(job)
     # Then it adopts the run it started, which is the job's only run
-    held = [r for r in runtime.sandbox.state()["testsigma"]["runs"].values() if job.id in (r["buildNo"] or "")]
-    assert [int(r["id"]) for r in held] == [run.run_id]
+    assert [int(r["id"]) for r in held()] == [run.run_id]

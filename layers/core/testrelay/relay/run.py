@@ -70,31 +70,36 @@ def _trigger_once(job: Job) -> int:
             runtime_data={**(plan.runtime_data or {}), RUN_MARKER_KEY: job.id},
         )
     except VendorOutcomeUnknown:
-        adopted = _earlier_run(job, build_no, time.time())
+        adopted = _earlier_run(job, build_no, time.time(), lost_answer=True)
         if adopted is None:
             raise
         return adopted
     return int(answer["id"])
 
 
-def _earlier_run(job: Job, build_no: str, sent_at: float) -> int | None:
+def _earlier_run(job: Job, build_no: str, sent_at: float, lost_answer: bool = False) -> int | None:
     """The run an earlier trigger of this job started, found by its marker; None when there is none
-    (or the account has no run listing, which is logged: the caller then triggers as before)."""
+    (or the account has no run listing, which is logged). After a crash the caller then triggers as
+    before; after a lost answer (`lost_answer`) it fails the step with the outcome unknown."""
     plan = job.route.testsigma
     since_ms = int((sent_at - _LISTING_SLACK_SECONDS) * 1000)
     found = services.testsigma().find_runs(plan.test_plan_id, build_no, job.id, since_ms=since_ms)
     if found is None:
+        then = (
+            "failing the step: the run may exist, and a second trigger could start another"
+            if lost_answer
+            else "triggering again, which may start a second run"
+        )
         logger.warning(
-            "an earlier attempt of this job sent a trigger whose run was never recorded, and this Testsigma "
-            "account has no run listing (GET /execution_results) to look it up: triggering again, which may "
-            "start a second run",
+            f"an earlier trigger of this job got no recorded run, and this Testsigma account has no run "
+            f"listing (GET /execution_results) to look it up: {then}",
             job_id=job.id,
             plan_id=plan.test_plan_id,
             build_no=build_no,
         )
         return None
     if not found:
-        logger.info("no run of an earlier trigger found: triggering", job_id=job.id, plan_id=plan.test_plan_id)
+        logger.info("no run of an earlier trigger found", job_id=job.id, plan_id=plan.test_plan_id)
         return None
     run_id = max(int(run["id"]) for run in found)
     logger.info(
