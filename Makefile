@@ -57,6 +57,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/handler_latency.py
 	$(BIN)/python bench/write_back_scale.py --sizes 10000 100000
 	$(BIN)/python bench/shared_budget.py --jobs 2 4 --results 100000 --window 30
+	$(BIN)/python bench/reliability.py --quick
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

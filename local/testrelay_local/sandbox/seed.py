@@ -104,6 +104,7 @@ TmPaging = Literal["cursor", "page_token", "after", "page_number", "next_url", "
 TmLabels = Literal["objects", "strings"]
 BsCustomFields = Literal["list", "dict"]
 OverrideSpellings = Literal["enum", "both"]
+RunListing = Literal["absent", "filtered", "unfiltered"]
 
 
 class VendorBehaviour(_SeedModel):
@@ -134,6 +135,12 @@ class VendorBehaviour(_SeedModel):
         default="enum",
         description="override results accepted: enum (SUCCESS, FAILURE, ABORTED, NOT_EXECUTED, QUEUED, STOPPED) "
         "or both (PASSED/FAILED accepted as SUCCESS/FAILURE too)",
+    )
+    ts_run_listing: RunListing = Field(
+        default="absent",
+        description="GET /execution_results (a plan's runs), which the trigger document does not give: absent "
+        "(405, as documented: no listing), filtered (honours ?executionId= and ?buildNo=), unfiltered (ignores "
+        "the query: every run of the account); both listings answer a Spring page, newest first, ?page=&size=",
     )
 
 

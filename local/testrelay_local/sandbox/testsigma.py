@@ -61,6 +61,9 @@ _EXECUTION_DETAILS = {
 _EXECUTED_BY = 43
 _MACHINE_ID = 501
 _MACHINE_TITLE = "Chrome 126 on Windows 11"
+# The run listing's page (Spring's Pageable: Testsigma's own server pages lists by 50).
+_LIST_PAGE_SIZE = 50
+_LIST_MAX_PAGE_SIZE = 200
 
 
 @dataclass
@@ -108,6 +111,7 @@ class TestsigmaApi(VendorApi):
         self._run_ids = itertools.count(1001)
         self._result_ids = itertools.count(50001)
         self.router.add("POST", "/execution_results", self._trigger)
+        self.router.add("GET", "/execution_results", self._list)
         self.router.add("GET", "/execution_results/{run_id}", self._status)
         self.router.add("GET", "/execution_results/{run_id}/test_case_results", self._case_results)
         self.router.add("PUT", "/execution_results/{run_id}/override", self._override)
@@ -174,6 +178,43 @@ class TestsigmaApi(VendorApi):
         view = self._run_view(run, "STATUS_CREATED")
         view["execution"] = None
         return Response.of_json(200, view)
+
+    def _list(self, request: Request, _: dict[str, str]) -> Response:
+        """A listing of runs: no document gives one, so `behaviour.ts_run_listing` says which variant
+        this account shows (absent by default). Items are the status view without the plan."""
+        listing = self.behaviour.ts_run_listing
+        if listing == "absent":
+            return self.error(405, "Request method 'GET' not supported")
+        runs = sorted(self._runs.values(), key=lambda run: run.id, reverse=True)
+        if listing == "filtered":
+            plan, build_no = request.query.get("executionId"), request.query.get("buildNo")
+            if plan is not None:
+                runs = [run for run in runs if str(run.plan_id) == plan]
+            if build_no is not None:
+                runs = [run for run in runs if run.build_no == build_no]
+        page, size = request.query.get("page", "0"), request.query.get("size", str(_LIST_PAGE_SIZE))
+        if not page.isdigit() or not size.isdigit() or int(size) < 1:
+            raise MalformedBody("page must be a number from 0 and size a number from 1")
+        number, size_n = int(page), min(int(size), _LIST_MAX_PAGE_SIZE)
+        content = []
+        for run in runs[number * size_n : (number + 1) * size_n]:
+            view = self._run_view(run, self._phase(run))
+            view["execution"] = None
+            content.append(view)
+        pages = (len(runs) + size_n - 1) // size_n
+        return Response.of_json(
+            200,
+            {
+                "content": content,
+                "totalElements": len(runs),
+                "totalPages": pages,
+                "number": number,
+                "size": size_n,
+                "numberOfElements": len(content),
+                "first": number == 0,
+                "last": number + 1 >= pages,
+            },
+        )
 
     def _find(self, run_id: str) -> _Run | None:
         return self._runs.get(int(run_id)) if run_id.isdigit() else None

@@ -45,7 +45,11 @@ def test_a_job_triggers_polls_writes_back_and_reports(runtime: LocalRuntime) -> 
     # And exactly one Testsigma run of plan 2741 was triggered, with the build number from the template
     state = runtime.sandbox.state() if runtime.sandbox else {}
     runs = state["testsigma"]["runs"]
-    assert [(r["executionId"], r["buildNo"]) for r in runs.values()] == [(2741, "octo-org/octo-repo@3484a3f #163")]
+    # (marked with the job id, so an attempt after a crash finds it instead of triggering again)
+    assert [(r["executionId"], r["buildNo"]) for r in runs.values()] == [
+        (2741, f"octo-org/octo-repo@3484a3f #163 [testrelay {job.id}]")
+    ]
+    assert [r["runtimeData"] for r in runs.values()] == [{"testrelay_job_id": job.id}]
     # And one Test Management run holds every mapped case with its status, each written once
     tm_run = _only_run(runtime)
     cases = {case["human_id"]: case for case in tm_run["test_run_cases"]}

@@ -5,11 +5,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from testrelay.errors import VendorOutcomeUnknown
 from testrelay.models.execution import ExecutionStatus, RunRef
 from testrelay.models.job import Job
 from testrelay.observability import logger
 from testrelay.relay import services
 from testrelay.relay.templates import render
+from testrelay.vendors.testsigma import RUN_MARKER_KEY, marked_build_number
+
+_LISTING_SLACK_SECONDS = 300
+"""How far before the noted send time a listed run may have started (clock skew between relay and vendor)."""
 
 
 def trigger_plan(job: Job) -> RunRef:
@@ -27,16 +32,8 @@ def trigger_plan(job: Job) -> RunRef:
         return RunRef.model_validate(ledger.claim_run(job.id, report.model_dump()))
 
     plan = job.route.testsigma
-    if job.testsigma_run_id is not None:
-        run_id = job.testsigma_run_id
-    else:
-        answer = services.testsigma().trigger(
-            plan.test_plan_id,
-            environment_id=plan.environment_id,
-            build_number=render(plan.build_number, job),
-            runtime_data=plan.runtime_data or None,
-        )
-        run_id = int(answer["id"])
+    # A result-sync job adopts its run; a trigger job starts one, once even across a crash.
+    run_id = job.testsigma_run_id if job.testsigma_run_id is not None else _trigger_once(job)
     run = RunRef(
         run_id=run_id,
         url=services.testsigma_run_url(run_id),
@@ -46,6 +43,73 @@ def trigger_plan(job: Job) -> RunRef:
     claimed = RunRef.model_validate(ledger.claim_run(job.id, run.model_dump()))
     logger.info("testsigma run started", job_id=job.id, run_id=claimed.run_id, plan_id=plan.test_plan_id)
     return claimed
+
+
+def _trigger_once(job: Job) -> int:
+    """Start the plan's run, or find the one an earlier attempt of this job started.
+
+    Every run the relay starts carries the job id (in `buildNo` and `runtimeData`), and the ledger
+    notes `trigger_sent_at` before the POST. An attempt that finds that note without a recorded run
+    follows one that died (or lost the answer) after sending: it looks the run up by its marker before
+    triggering again. An answer lost outright (time-out or 5xx) is looked up at once too."""
+    plan = job.route.testsigma
+    client = services.testsigma()
+    ledger = services.ledger()
+    build_no = marked_build_number(render(plan.build_number, job), job.id)
+    sent_at = (ledger.get_job(job.id) or {}).get("trigger_sent_at")
+    if sent_at is not None:
+        adopted = _earlier_run(job, build_no, float(sent_at))
+        if adopted is not None:
+            return adopted
+    ledger.update_job(job.id, trigger_sent_at=time.time())
+    try:
+        answer = client.trigger(
+            plan.test_plan_id,
+            environment_id=plan.environment_id,
+            build_number=build_no,
+            runtime_data={**(plan.runtime_data or {}), RUN_MARKER_KEY: job.id},
+        )
+    except VendorOutcomeUnknown:
+        adopted = _earlier_run(job, build_no, time.time(), lost_answer=True)
+        if adopted is None:
+            raise
+        return adopted
+    return int(answer["id"])
+
+
+def _earlier_run(job: Job, build_no: str, sent_at: float, lost_answer: bool = False) -> int | None:
+    """The run an earlier trigger of this job started, found by its marker; None when there is none
+    (or the account has no run listing, which is logged). After a crash the caller then triggers as
+    before; after a lost answer (`lost_answer`) it fails the step with the outcome unknown."""
+    plan = job.route.testsigma
+    since_ms = int((sent_at - _LISTING_SLACK_SECONDS) * 1000)
+    found = services.testsigma().find_runs(plan.test_plan_id, build_no, job.id, since_ms=since_ms)
+    if found is None:
+        then = (
+            "failing the step: the run may exist, and a second trigger could start another"
+            if lost_answer
+            else "triggering again, which may start a second run"
+        )
+        logger.warning(
+            f"an earlier trigger of this job got no recorded run, and this Testsigma account has no run "
+            f"listing (GET /execution_results) to look it up: {then}",
+            job_id=job.id,
+            plan_id=plan.test_plan_id,
+            build_no=build_no,
+        )
+        return None
+    if not found:
+        logger.info("no run of an earlier trigger found", job_id=job.id, plan_id=plan.test_plan_id)
+        return None
+    run_id = max(int(run["id"]) for run in found)
+    logger.info(
+        "run started by an earlier attempt adopted",
+        job_id=job.id,
+        run_id=run_id,
+        plan_id=plan.test_plan_id,
+        matches=len(found),
+    )
+    return run_id
 
 
 def poll_status(job: Job, run: RunRef, previous: dict[str, Any] | None) -> dict[str, Any]:

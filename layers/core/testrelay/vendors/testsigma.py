@@ -5,10 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from testrelay.errors import VendorRejected
 from testrelay.models.execution import ExecutionStatus
 from testrelay.vendors.http import VendorSession
 
 FINISHED_STATUS = "STATUS_COMPLETED"
+
+RUN_MARKER_KEY = "testrelay_job_id"
+"""The `runtimeData` key under which the relay leaves the job id on every run it triggers."""
+
+NO_LISTING = frozenset({404, 405, 501})
+"""What an account without a run listing answers `GET /execution_results` (the document gives none)."""
 
 OVERRIDE_RESULTS: tuple[str, ...] = ("SUCCESS", "FAILURE", "ABORTED", "NOT_EXECUTED", "QUEUED", "STOPPED")
 """Testsigma's result enum: the values `PUT /execution_results/<run_id>/override` may set (and the
@@ -49,6 +56,45 @@ class TestsigmaClient:
             body["runtimeData"] = runtime_data
         answer: dict[str, Any] = self.http.request("POST", "/execution_results", json=body)
         return answer
+
+    def find_runs(
+        self,
+        test_plan_id: int,
+        build_number: str,
+        job_id: str,
+        *,
+        since_ms: int = 0,
+        page_size: int = 50,
+        max_pages: int = 20,
+    ) -> list[dict[str, Any]] | None:
+        """The plan's runs that carry this job's marker (its `buildNo`, or the job id in `runtimeData`),
+        newest first; None when the account offers no run listing.
+
+        The trigger/status document gives no way to list runs, so `GET /execution_results` is detected:
+        absent (404/405), a listing that honours `executionId`/`buildNo`, or one that ignores the query.
+        Whatever the server does with the filters, every item is checked here; the walk stops at a
+        short or empty page, at a page older than `since_ms` (listings are newest first), or after
+        `max_pages` pages."""
+        found: list[dict[str, Any]] = []
+        for page in range(max_pages):
+            params = {"executionId": test_plan_id, "buildNo": build_number, "page": page, "size": page_size}
+            try:
+                answer = self.http.request("GET", "/execution_results", params=params)
+            except VendorRejected as refused:
+                if page == 0 and refused.status in NO_LISTING:
+                    return None
+                raise
+            items = answer.get("content") if isinstance(answer, dict) else answer
+            if not isinstance(items, list):
+                return None if page == 0 else found
+            runs = [item for item in items if isinstance(item, dict)]
+            found.extend(run for run in runs if _marked(run, test_plan_id, build_number, job_id))
+            starts = [start for run in runs if isinstance(start := run.get("startTime"), int)]
+            if found or len(items) < page_size or (starts and max(starts) < since_ms):
+                break
+            if isinstance(answer, dict) and answer.get("last") is True:
+                break
+        return found
 
     def status(self, run_id: int) -> ExecutionStatus:
         answer = self.http.request("GET", f"/execution_results/{run_id}")
@@ -94,3 +140,19 @@ class TestsigmaClient:
                 return
             previous_first = first
             page += 1
+
+
+def _marked(run: dict[str, Any], test_plan_id: int, build_number: str, job_id: str) -> bool:
+    if str(run.get("executionId")) != str(test_plan_id):
+        return False
+    runtime_data = run.get("runtimeData")
+    if isinstance(runtime_data, dict) and runtime_data.get(RUN_MARKER_KEY) == job_id:
+        return True
+    return run.get("buildNo") == build_number
+
+
+def marked_build_number(build_number: str, job_id: str) -> str:
+    """The `buildNo` the relay sends: the route's build number with the job id, so a run it started can
+    be recognised on any view of the run (the status view shows `buildNo`, not `runtimeData`)."""
+    marker = f"testrelay {job_id}"
+    return f"{build_number} [{marker}]" if build_number else marker
