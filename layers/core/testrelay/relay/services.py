@@ -127,11 +127,9 @@ def testsigma_tm() -> TestsigmaTmClient:
     return _testsigma_tm(settings.testsigma_tm_base_url, key, settings.http_timeout_seconds)
 
 
-def browserstack_tm(share: int = 1) -> BrowserStackTmClient:
+def browserstack_tm() -> BrowserStackTmClient:
     """The account's client. Every write-back of the account, in this process or any other, draws on
-    one budget (see `pacer`), so `share` (how many targets of the route run side by side) no longer
-    divides anything; it is kept for the writers' call."""
-    del share
+    one budget (see `pacer`)."""
     settings = get_settings()
     return _browserstack_tm(
         settings.browserstack_tm_base_url,

@@ -13,9 +13,6 @@ RATE_LIMIT_PER_MINUTE = 300
 # server jitter), and the vendor counts arrivals.
 PACED_PER_MINUTE = RATE_LIMIT_PER_MINUTE * 98 // 100
 MAX_PAGE_SIZE = 300
-MAX_BULK_RESULTS = 300
-# The documented pause after a 429 when the answer does not say how long.
-THROTTLE_WAIT_SECONDS = 60.0
 
 
 TOO_MANY_CASES = "max_test_cases_per_request_exceeded"

@@ -91,9 +91,8 @@ def _pair(result: Mapping[str, Any]) -> tuple[str, Any]:
 
 class _Writer:
     def __init__(self, job: Job, run: RunRef, target: BrowserStackTmTarget, checkpoint: Checkpoint) -> None:
-        share = sum(1 for t in job.route.targets if t.kind == "browserstack_tm")
         self.job, self.run, self.target, self.checkpoint = job, run, target, checkpoint
-        self.client = services.browserstack_tm(share)
+        self.client = services.browserstack_tm()
         self.bucket = results_bucket()
 
     def _cases_per_call(self) -> int:
