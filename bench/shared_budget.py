@@ -34,11 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from _generated_stack import RemoteSandbox, generated_seed
 
 ROOT = Path(__file__).resolve().parents[1]
 PAYLOAD = (ROOT / "events" / "github" / "workflow_run.completed.payload.json").read_bytes()
 LIMIT = 300
-RESULTS = ("SUCCESS", "SUCCESS", "SUCCESS", "FAILURE", "NOT_EXECUTED")
 ROUTES = """
 version: 1
 routes:
@@ -54,43 +54,6 @@ routes:
         batch_size: 300
         cases_per_call: 1000
 """
-
-
-def _seed(size: int) -> dict[str, Any]:
-    return {
-        "test_plans": {
-            "1": {
-                "name": f"Budget {size}",
-                "cases": [
-                    {
-                        "testCaseId": 100000 + n,
-                        "testCaseName": f"[TC-{n}] generated case {n}",
-                        "testSuiteId": 1 + n // 1000,
-                        "testSuiteName": f"suite {n // 1000}",
-                        "result": RESULTS[n % len(RESULTS)],
-                    }
-                    for n in range(1, size + 1)
-                ],
-            }
-        },
-        "bs_projects": {
-            "PR-1": {
-                "name": "Budget",
-                "cases": [{"identifier": f"TC-{n}", "title": f"generated case {n}"} for n in range(1, size + 1)],
-            }
-        },
-    }
-
-
-class _RemoteSandbox:
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-        self.testsigma_url = f"{base_url}/testsigma/api/v1"
-        self.testsigma_tm_url = f"{base_url}/testsigma-tm/api/v1"
-        self.browserstack_tm_url = f"{base_url}/browserstack-tm"
-        self.github_url = f"{base_url}/github"
-        self.gitlab_url = f"{base_url}/gitlab/api/v4"
-        self.bitbucket_url = f"{base_url}/bitbucket/2.0"
 
 
 def _sustained(per_window: list[list[int]]) -> tuple[float, int]:
@@ -132,7 +95,7 @@ def run(mode: str, jobs: int, size: int, window: float, seed_file: Path, workdir
         # the documented one-result call, 100,000 results are 100,000 calls (5.5 hours at 300 per minute).
         requests.post(f"{base_url}/_sandbox/config", json={"bs_bulk_results": "present"}, timeout=30)
         seed = SandboxSeed.model_validate_json(seed_file.read_text())
-        vendors = Vendors.sandbox(_RemoteSandbox(base_url), seed)  # type: ignore[arg-type]
+        vendors = Vendors.sandbox(RemoteSandbox(base_url), seed)  # type: ignore[arg-type]
         began = time.monotonic()
         runtime = LocalRuntime(
             routes_file=routes_file, vendors=vendors, time_scale=0.0, containers={"WriteBackFunction": jobs}
@@ -213,7 +176,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as directory:
         workdir = Path(directory)
         seed_file = workdir / "seed.json"
-        seed_file.write_text(json.dumps(_seed(args.results)))
+        seed_file.write_text(json.dumps(generated_seed(args.results, "Budget")))
         for jobs in args.jobs:
             for mode in args.modes:
                 row = run(mode, jobs, args.results, args.window, seed_file, workdir)

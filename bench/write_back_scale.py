@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from _generated_stack import RemoteSandbox, generated_seed
 
 ROOT = Path(__file__).resolve().parents[1]
 PAYLOAD = (ROOT / "events" / "github" / "workflow_run.completed.payload.json").read_bytes()
 BATCH, CASES_PER_CALL, PAGE = 300, 1000, 300
-RESULTS = ("SUCCESS", "SUCCESS", "SUCCESS", "FAILURE", "NOT_EXECUTED")
 
 ROUTES = f"""
 version: 1
@@ -81,46 +81,6 @@ class _WriteBackProbe:
                 self.ended = time.monotonic()
 
 
-def _seed(size: int, behaviour: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "behaviour": behaviour or {},
-        "test_plans": {
-            "1": {
-                "name": f"Scale {size}",
-                "cases": [
-                    {
-                        "testCaseId": 100000 + n,
-                        "testCaseName": f"[TC-{n}] generated case {n}",
-                        "testSuiteId": 1 + n // 1000,
-                        "testSuiteName": f"suite {n // 1000}",
-                        "result": RESULTS[n % len(RESULTS)],
-                    }
-                    for n in range(1, size + 1)
-                ],
-            }
-        },
-        "bs_projects": {
-            "PR-1": {
-                "name": "Scale",
-                "cases": [{"identifier": f"TC-{n}", "title": f"generated case {n}"} for n in range(1, size + 1)],
-            }
-        },
-    }
-
-
-class _RemoteSandbox:
-    """The URLs of a sandbox served by another process, shaped like `Sandbox`'s."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-        self.testsigma_url = f"{base_url}/testsigma/api/v1"
-        self.testsigma_tm_url = f"{base_url}/testsigma-tm/api/v1"
-        self.browserstack_tm_url = f"{base_url}/browserstack-tm"
-        self.github_url = f"{base_url}/github"
-        self.gitlab_url = f"{base_url}/gitlab/api/v4"
-        self.bitbucket_url = f"{base_url}/bitbucket/2.0"
-
-
 def _minimum_calls(size: int, behaviour: dict[str, Any]) -> int:
     """Calls when the capabilities are known in advance (detection adds the probes: one multi-result
     attempt where it is missing, one refused update-test-cases per halving)."""
@@ -140,7 +100,7 @@ def run(size: int, workdir: Path, behaviour: dict[str, Any] | None = None) -> di
     from testrelay_local.signing import github_headers
 
     seed_file = workdir / f"seed-{size}.json"
-    seed_file.write_text(json.dumps(_seed(size, behaviour)))
+    seed_file.write_text(json.dumps(generated_seed(size, "Scale", behaviour)))
     routes_file = workdir / "routes.yaml"
     routes_file.write_text(ROUTES)
     command = [sys.executable, "-m", "testrelay_local.sandbox", "--seed", str(seed_file), "--port", "0"]
@@ -158,7 +118,9 @@ def run(size: int, workdir: Path, behaviour: dict[str, Any] | None = None) -> di
         original = handler.handler if isinstance(handler, _WriteBackProbe) else handler
         probe = _WriteBackProbe(original)
         sys.modules[original.__module__].lambda_handler = probe  # type: ignore[attr-defined]
-        vendors = Vendors.sandbox(_RemoteSandbox(base_url), SandboxSeed.model_validate(_seed(size, behaviour)))  # type: ignore[arg-type]
+        vendors = Vendors.sandbox(
+            RemoteSandbox(base_url), SandboxSeed.model_validate(generated_seed(size, "Scale", behaviour))
+        )  # type: ignore[arg-type]
         tracemalloc.start()
         began = time.monotonic()
         with LocalRuntime(routes_file=routes_file, vendors=vendors, time_scale=0.0) as runtime:
