@@ -9,11 +9,16 @@ the vendor sandbox, the local HTTP front) are the witnesses; what is measured is
   R5  distinct deliveries through the local HTTP front -> all accepted, started and finished once;
       the rate the front took is printed beside the rate asked for
   R6  a full job at DEBUG with every secret set -> 0 log lines containing a secret
+  R2  10,000 results written to three targets (BrowserStack bulk, Test Management, Testsigma overrides)
+      with a fifth of the vendor calls faulted (throttle, 503, true 500, answer lost after applying,
+      connection dropped after applying) -> every result at every target once, job SUCCEEDED
+  R3  the write-back worker of each target killed (reported to Step Functions as `Lambda.Unknown`)
+      after the vendor applied batch k+1 and before its checkpoint -> the state machine's retry
+      resumes at that batch, found applied, not sent again: 0 duplicates, job SUCCEEDED
+  R7  a job whose start keeps failing (Step Functions refuses StartExecution) -> in the DLQ after 5
+      receives with its reason shown by `redrive`; the cause fixed, redriven -> one execution, done once
   R8  a TriggerPlan that dies between Testsigma's answer and the ledger write, then runs again ->
       1 Testsigma run, for each variant of the (undocumented) run listing
-
-R2, R3 and R7 need the writers' reconciliation, the sandbox's worker faults and `testrelay retry`:
-each is one more scenario function (taking the Bench, answering its rows) named in SCENARIOS, _full and _quick.
 
 Run: .venv/bin/python bench/reliability.py [--only R1,R4] [--quick]
 """
@@ -24,6 +29,7 @@ import argparse
 import io
 import json
 import logging
+import os
 import random
 import sys
 import tempfile
@@ -44,12 +50,25 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from botocore.exceptions import ClientError  # noqa: E402
+
 from testrelay.aws.ledger import Ledger  # noqa: E402
+from testrelay.aws.queue import send_jobs  # noqa: E402
 from testrelay.models.job import Job  # noqa: E402
 from testrelay.observability import logger as relay_logger  # noqa: E402
 from testrelay_local.apigw import http_api_event  # noqa: E402
 from testrelay_local.functions import load_handler  # noqa: E402
-from testrelay_local.runtime import LocalRuntime  # noqa: E402
+from testrelay_local.operations import redrive  # noqa: E402
+from testrelay_local.runtime import LocalRuntime, reset_process_caches  # noqa: E402
+from testrelay_local.sandbox import DEMO_TM_STATUSES, SandboxSeed  # noqa: E402
+from testrelay_local.sandbox.seed import (  # noqa: E402
+    BsCaseSeed,
+    BsProjectSeed,
+    PlanCaseSeed,
+    PlanSeed,
+    TmCaseSeed,
+    TmProjectSeed,
+)
 from testrelay_local.signing import (  # noqa: E402
     basic_auth_headers,
     bitbucket_headers,
@@ -58,6 +77,7 @@ from testrelay_local.signing import (  # noqa: E402
     github_headers,
     provider_headers,
 )
+from testrelay_local.stack_target import StackTarget  # noqa: E402
 from tests.ci_fixtures import delivery  # noqa: E402
 from tests.support import FakeLambdaContext, demo_job  # noqa: E402
 
@@ -66,6 +86,57 @@ GITHUB_PAYLOAD = (EVENTS / "github" / "workflow_run.completed.payload.json").rea
 DEMO_CASES = 6
 DOCUMENTED_STATUSES = {200, 202, 400, 401, 404, 413, 415, 503}
 LISTING_VARIANTS = ("filtered", "unfiltered", "absent")
+
+
+RECONCILE_PLAN, RECONCILE_TM, RECONCILE_BS = 1, "tm-reconcile", "PR-9"
+RECONCILE_RESULTS = ("SUCCESS", "FAILURE", "NOT_EXECUTED")
+RECONCILE_BS_STATUS = {"SUCCESS": "passed", "FAILURE": "failed", "NOT_EXECUTED": "skipped"}
+RECONCILE_TM_STATUS = {"SUCCESS": "Passed", "FAILURE": "Failed", "NOT_EXECUTED": "Untested"}
+_TM_STATUS_IDS = "\n".join(
+    f"          {status}: {DEMO_TM_STATUSES[name]}"
+    for status, name in (
+        ("passed", "Passed"),
+        ("failed", "Failed"),
+        ("blocked", "Blocked"),
+        ("skipped", "Skipped"),
+        ("untested", "Untested"),
+    )
+)
+RECONCILE_ROUTES = f"""
+version: 1
+routes:
+  - name: reconcile
+    match: {{repositories: [octo-org/octo-repo], workflows: ["*"]}}
+    testsigma: {{test_plan_id: {RECONCILE_PLAN}}}
+    polling: {{first_wait_seconds: 0, max_wait_seconds: 1, deadline_seconds: 600}}
+    targets:
+      - kind: testsigma_tm
+        name: tm
+        project_id: {RECONCILE_TM}
+        match_by: [id_token]
+        batch_size: 20
+        status_ids:
+{_TM_STATUS_IDS}
+      - kind: browserstack_tm
+        name: bs
+        project_id: {RECONCILE_BS}
+        match_by: [id_token]
+        statuses: {{untested: skipped}}
+        batch_size: 20
+        cases_per_call: 5000
+        bulk_results: true
+      - kind: testsigma_override
+        name: overrides
+        overrides: {{NOT_EXECUTED: FAILURE}}
+        batch_size: 5
+"""
+"""Three targets of every kind that reconciles (as tests/e2e/test_write_back_reconciliation.py): each
+case's Testsigma result is SUCCESS, FAILURE, NOT_EXECUTED in turn; BrowserStack gets one result per
+case, Test Management one status per case, Testsigma one override per NOT_EXECUTED case."""
+RUNTIME_ENV = {
+    # Pacing is not what R2/R3 measure: the sandbox's own throttle is off and a throttle fault asks for 1 s.
+    "reconcile": {"BROWSERSTACK_TM_RATE_LIMIT": "100000", "BROWSERSTACK_TM_THROTTLE_WAIT_SECONDS": "1"},
+}
 
 
 @dataclass
@@ -86,6 +157,7 @@ class Bench:
     _runtimes: dict[tuple[str, float, str], LocalRuntime] = field(default_factory=dict)
     _active: tuple[str, float, str] | None = None
     _tmp: tempfile.TemporaryDirectory[str] = field(default_factory=tempfile.TemporaryDirectory)
+    _saved_env: dict[str, str | None] = field(default_factory=dict)
 
     def runtime(self, routes: str = "default", run_duration: float = 0.2, log_level: str = "WARNING") -> LocalRuntime:
         """One local runtime at a time (they share this process's environment)."""
@@ -93,6 +165,9 @@ class Bench:
         if self._active != key:
             self.close()
             routes_file = ROOT / "config" / "routes.yaml" if routes == "default" else self._routes_file(routes)
+            for name, value in RUNTIME_ENV.get(routes, {}).items():
+                self._saved_env.setdefault(name, os.environ.get(name))
+                os.environ[name] = value
             runtime = LocalRuntime(
                 routes_file=routes_file, time_scale=0.0, sandbox_run_duration=run_duration, log_level=log_level
             )
@@ -106,7 +181,9 @@ class Bench:
 
     def _routes_file(self, name: str) -> Path:
         path = Path(self._tmp.name) / f"{name}.yaml"
-        if name == "every-ci":
+        if name == "reconcile":
+            path.write_text(RECONCILE_ROUTES)
+        elif name == "every-ci":
             github = yaml.safe_load((ROOT / "config" / "routes.yaml").read_text())["routes"]
             others = yaml.safe_load((ROOT / "tests" / "e2e" / "ci_routes.yaml").read_text())["routes"]
             for route in github + others:
@@ -121,6 +198,12 @@ class Bench:
             runtime.stop()
         self._runtimes.clear()
         self._active = None
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
 
 
 @contextmanager
@@ -264,6 +347,276 @@ def r1_redelivered(bench: Bench, providers: tuple[str, ...] = R1_PROVIDERS) -> l
             )
         )
     return rows
+
+
+# ------------------------------------------------------------------ R2 and R3: write-back at every target kind
+
+
+def _reconcile_seed(cases: int) -> SandboxSeed:
+    names = [f"[TC-{n}] case {n}" for n in range(1, cases + 1)]
+    return SandboxSeed.demo().model_copy(
+        update={
+            "test_plans": {
+                RECONCILE_PLAN: PlanSeed(
+                    name="Reconcile",
+                    cases=[
+                        PlanCaseSeed(
+                            testCaseId=10_000 + n,
+                            testCaseName=names[n - 1],
+                            testSuiteId=1,
+                            testSuiteName="suite",
+                            result=RECONCILE_RESULTS[n % 3],
+                        )
+                        for n in range(1, cases + 1)
+                    ],
+                )
+            },
+            "tm_projects": {
+                RECONCILE_TM: TmProjectSeed(
+                    name="Reconcile",
+                    cases=[
+                        TmCaseSeed(id=f"tm-{n}", human_id=f"TC-{n}", title=f"case {n}") for n in range(1, cases + 1)
+                    ],
+                )
+            },
+            "bs_projects": {
+                RECONCILE_BS: BsProjectSeed(
+                    name="Reconcile",
+                    cases=[BsCaseSeed(identifier=f"TC-{n}", title=f"case {n}") for n in range(1, cases + 1)],
+                )
+            },
+            "bs_async_delay_s": 0.0,
+        }
+    )
+
+
+def _reconcile_runtime(bench: Bench, cases: int, rules: list[dict[str, Any]]) -> LocalRuntime:
+    runtime = bench.runtime("reconcile", run_duration=0.0)
+    assert runtime.sandbox is not None
+    reset_process_caches()
+    runtime.sandbox.load_seed(_reconcile_seed(cases))
+    runtime.sandbox.reset()
+    runtime.sandbox.set_throttle(testsigma_tm={"enabled": False}, browserstack_tm={"enabled": False})
+    runtime.sandbox.configure(bs_bulk_results="present")
+    runtime.sandbox.set_faults(rules=rules)
+    return runtime
+
+
+def _deliver(runtime: LocalRuntime) -> str:
+    headers = github_headers(runtime.webhook_secret, GITHUB_PAYLOAD, "workflow_run", str(uuid.uuid4()))
+    answer = requests.post(runtime.webhook_url("github"), data=GITHUB_PAYLOAD, headers=headers, timeout=30)
+    jobs = answer.json().get("jobs", []) if answer.status_code == 202 else []
+    if len(jobs) != 1:
+        raise RuntimeError(f"the delivery was answered {answer.status_code} {answer.text[:200]}")
+    return str(jobs[0])
+
+
+@dataclass
+class Held:
+    """Per target: cases written exactly once with the right status, written more than once, missing or wrong."""
+
+    once: int
+    duplicated: int
+    missing: int
+
+
+def _held(runtime: LocalRuntime, cases: int) -> dict[str, Held]:
+    assert runtime.sandbox is not None
+    state = runtime.sandbox.state()
+    expected = {f"TC-{n}": RECONCILE_RESULTS[n % 3] for n in range(1, cases + 1)}
+    held: dict[str, Held] = {}
+    bs_runs = list(state["browserstack_tm"]["projects"][RECONCILE_BS].get("test_runs", {}).values())
+    bs = {c["identifier"]: [r["status"] for r in c["results"]] for run in bs_runs for c in run["test_cases"]}
+    held["bs"] = Held(
+        sum(bs.get(case) == [RECONCILE_BS_STATUS[r]] for case, r in expected.items()),
+        sum(len(bs.get(case, [])) > 1 for case in expected),
+        sum(not bs.get(case) or RECONCILE_BS_STATUS[r] not in bs[case] for case, r in expected.items()),
+    )
+    tm_runs = list(state["testsigma_tm"]["projects"][RECONCILE_TM].get("test_runs", {}).values())
+    tm = {c["human_id"]: (c["status_name"], c["update_count"]) for run in tm_runs for c in run["test_run_cases"]}
+    held["tm"] = Held(
+        sum(tm.get(case) == (RECONCILE_TM_STATUS[r], 1) for case, r in expected.items()),
+        sum(tm.get(case, ("", 0))[1] > 1 for case in expected),
+        sum(tm.get(case, ("", 0))[0] != RECONCILE_TM_STATUS[r] for case, r in expected.items()),
+    )
+    overridden = [
+        (c["testCaseId"], [o["result"] for o in c["overrides"]])
+        for run in state["testsigma"]["runs"].values()
+        for c in run["cases"]
+    ]
+    wanted = {10_000 + n for n in range(1, cases + 1) if RECONCILE_RESULTS[n % 3] == "NOT_EXECUTED"}
+    by_case = dict(overridden)
+    held["overrides"] = Held(
+        sum(by_case.get(case) == ["FAILURE"] for case in wanted),
+        sum(len(by_case.get(case, [])) > 1 for case in wanted) + sum(bool(o) for c, o in overridden if c not in wanted),
+        sum(not by_case.get(case) for case in wanted),
+    )
+    held["runs"] = Held(len(bs_runs) + len(tm_runs), 0, 0)  # one per target kind expected
+    return held
+
+
+def _expected_once(cases: int) -> dict[str, int]:
+    not_executed = sum(1 for n in range(1, cases + 1) if RECONCILE_RESULTS[n % 3] == "NOT_EXECUTED")
+    return {"bs": cases, "tm": cases, "overrides": not_executed}
+
+
+def _held_ok(held: dict[str, Held], cases: int) -> bool:
+    once = _expected_once(cases)
+    return held["runs"].once == 2 and all(
+        (held[t].once, held[t].duplicated, held[t].missing) == (once[t], 0, 0) for t in once
+    )
+
+
+def _held_text(held: dict[str, Held]) -> str:
+    return "; ".join(
+        f"{target} {h.once} once, {h.duplicated} dup, {h.missing} missing"
+        for target, h in held.items()
+        if target != "runs"
+    )
+
+
+def _calls(runtime: LocalRuntime, vendor: str, endpoint: str) -> int:
+    assert runtime.sandbox is not None
+    return int(runtime.sandbox.state()["requests"][vendor].get(endpoint, {}).get("calls", 0))
+
+
+BS_BULK = "POST /api/v2/projects/{project_id}/test-runs/{run_id}/results/bulk"
+BS_LIST_RESULTS = "GET /api/v2/projects/{project_id}/test-runs/{run_id}/results"
+TM_UPDATE = "PUT /projects/{project_id}/test_runs/{test_run_id}/test_cases"
+TM_LIST_CASES = "GET /projects/{project_id}/test_runs/{test_run_id}/test_cases"
+OVERRIDE = "PUT /execution_results/{run_id}/override"
+R2_KINDS = ("throttle", "server_error", "internal_error", "lost_answer", "lost_connection")
+
+
+def _execution_errors(runtime: LocalRuntime, name: str) -> list[str]:
+    """The errors the execution's history holds (a task's failure, before its Retry or Catch)."""
+    sfn = runtime.aws.client("stepfunctions")
+    arn = runtime.execution_arn(name)
+    errors: list[str] = []
+    token: str | None = None
+    while True:
+        page = sfn.get_execution_history(executionArn=arn, maxResults=1000, **({"nextToken": token} if token else {}))
+        for event in page["events"]:
+            if event["type"].endswith("Failed"):
+                details: Any = next((v for k, v in event.items() if k.endswith("EventDetails")), {})
+                if isinstance(details, dict) and details.get("error"):
+                    errors.append(str(details["error"]))
+        token = page.get("nextToken")
+        if not token:
+            return errors
+
+
+def r2_faulted_write_back(bench: Bench, cases: int = 10_000, share: float = 0.2, seed: int = 2) -> list[Row]:
+    """A fifth of every vendor call the write-back makes faulted, five kinds in equal shares (the
+    Testsigma trigger and polling are left alone: only its override call is faulted)."""
+    rules: list[dict[str, Any]] = []
+    each = share / len(R2_KINDS)
+    for offset, (vendor, method) in enumerate((("browserstack_tm", "*"), ("testsigma_tm", "*"), ("testsigma", "PUT"))):
+        for index, kind in enumerate(R2_KINDS):
+            # Rules are tried in turn, each on the calls the ones before let through: `each` of all calls.
+            rate = each / (1 - each * index)
+            rules.append(
+                {
+                    "vendor": vendor,
+                    "method": method,
+                    "kind": kind,
+                    "rate": rate,
+                    "seed": seed * 100 + offset * 10 + index,
+                }
+            )
+    runtime = _reconcile_runtime(bench, cases, rules)
+    with timed() as elapsed:
+        job_id = _deliver(runtime)
+        status = _wait_finished(runtime, {job_id}, timeout=max(600.0, cases * 0.2)).get(job_id, "NOT_STARTED")
+        held = _held(runtime, cases)
+    assert runtime.sandbox is not None
+    injected = runtime.sandbox.state()["faults"]["injected"]
+    faulted = ", ".join(f"{kind} {injected.get(kind, 0)}" for kind in R2_KINDS)
+    ok = status == "SUCCEEDED" and _held_ok(held, cases) and set(injected) == set(R2_KINDS)
+    once = _expected_once(cases)
+    return [
+        Row(
+            "R2",
+            f"{cases} results to BrowserStack (bulk) + Test Management + Testsigma overrides, "
+            f"{share:.0%} of vendor write-back calls faulted ({faulted})",
+            f"job SUCCEEDED; bs {once['bs']}, tm {once['tm']}, overrides {once['overrides']} once; 0 dup, 0 missing",
+            f"job {status}; {_held_text(held)}; {held['runs'].once} target runs",
+            ok,
+            elapsed(),
+        )
+    ]
+
+
+def _named_error(name: str) -> type[Exception]:
+    """An exception the local Lambda reports with `name` as its errorType, as the Lambda service reports
+    a function it killed (time-out, out of memory): `Lambda.Unknown`, `Sandbox.Timedout`, ..."""
+    return type(name, (Exception,), {})
+
+
+def r3_killed_worker(bench: Bench, cases: int = 200, k: int = 3, error: str = "Lambda.Unknown") -> list[Row]:
+    """Each target's write-back worker dies once, after the vendor applied batch k+1 and before its
+    checkpoint is saved (the `batch_applied_hook` seam). The failure reaches Step Functions as `error`;
+    the state machine's own Retry invokes the worker again."""
+    from testrelay.relay.writers import common
+
+    runtime = _reconcile_runtime(bench, cases, [])
+    killed = _named_error(error)
+    lock = threading.Lock()
+    confirmed: dict[str, int] = {}
+    died_at: dict[str, int] = {}
+    after: dict[str, list[int]] = {}
+
+    def die_after_k(target: str, position: int) -> None:
+        with lock:
+            if target in died_at:
+                after.setdefault(target, []).append(position)
+                return
+            confirmed[target] = confirmed.get(target, 0) + 1
+            if confirmed[target] == k + 1:  # the vendor applied batch k+1: the worker dies before saving it
+                died_at[target] = position
+                raise killed(f"{target}: worker killed after the vendor applied the batch up to {position}")
+
+    previous = common.batch_applied_hook
+    common.batch_applied_hook = die_after_k
+    try:
+        with timed() as elapsed:
+            job_id = _deliver(runtime)
+            status = _wait_finished(runtime, {job_id}, timeout=180).get(job_id, "NOT_STARTED")
+    finally:
+        common.batch_applied_hook = previous
+    held = _held(runtime, cases)
+    errors = _execution_errors(runtime, job_id)
+    once = _expected_once(cases)
+    sends = {
+        "bs": _calls(runtime, "browserstack_tm", BS_BULK),
+        "tm": _calls(runtime, "testsigma_tm", TM_UPDATE),
+        "overrides": _calls(runtime, "testsigma", OVERRIDE),
+    }
+    batches = {"bs": -(-once["bs"] // 20), "tm": -(-once["tm"] // 20), "overrides": -(-once["overrides"] // 5)}
+    read_backs = _calls(runtime, "browserstack_tm", BS_LIST_RESULTS) + _calls(runtime, "testsigma_tm", TM_LIST_CASES)
+    resumed: dict[str, int | None] = {target: next(iter(after.get(target, [])), None) for target in died_at}
+    ok = (
+        status == "SUCCEEDED"
+        and set(died_at) == {"bs", "tm", "overrides"}
+        and resumed == died_at
+        and sends == batches
+        and errors.count(error) == 3
+        and _held_ok(held, cases)
+    )
+    died = ", ".join(f"{t} at {died_at.get(t)} -> resumed at {resumed.get(t)}" for t in ("bs", "tm", "overrides"))
+    return [
+        Row(
+            "R3",
+            f"{cases} results, 3 targets; each worker killed ({error}) after the vendor applied batch {k + 1}, "
+            "before its checkpoint; the state machine's Retry runs it again",
+            f"job SUCCEEDED, {error} x3 in the history, each resumed at the batch it died on (found applied), "
+            f"sends = batches {batches}, 0 dup, 0 missing",
+            f"job {status}, {errors.count(error)}x {error}; {died}; sends {sends}, {read_backs} read-backs; "
+            f"{_held_text(held)}",
+            ok,
+            elapsed(),
+        )
+    ]
 
 
 # ------------------------------------------------------------------ R4
@@ -571,6 +924,121 @@ def r6_debug_logs(bench: Bench) -> list[Row]:
     ]
 
 
+# ------------------------------------------------------------------ R7
+
+
+class _StartRefused:
+    """StartExecution refused for one job while `broken` (an IAM policy missing `states:StartExecution`,
+    say); every other call goes through."""
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        self.broken = True
+        self.refused = 0
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        from testrelay.relay import dispatch as dispatch_module
+
+        original = dispatch_module.start_once  # type: ignore[attr-defined]
+
+        def start_once(state_machine_arn: str, name: str, payload: dict[str, Any]) -> bool:
+            if self.broken and name.startswith(self.job_id):
+                self.refused += 1
+                raise ClientError(
+                    {
+                        "Error": {
+                            "Code": "AccessDeniedException",
+                            "Message": "not authorized to perform: states:StartExecution",
+                        }
+                    },
+                    "StartExecution",
+                )
+            return original(state_machine_arn, name, payload)
+
+        dispatch_module.start_once = start_once  # type: ignore[attr-defined]
+        try:
+            yield
+        finally:
+            dispatch_module.start_once = original  # type: ignore[attr-defined]
+
+
+def _queued(runtime: LocalRuntime, queue: str) -> int:
+    attributes = runtime.aws.client("sqs").get_queue_attributes(QueueUrl=runtime.outputs[queue], AttributeNames=["All"])
+    return int(attributes["Attributes"]["ApproximateNumberOfMessages"]) + int(
+        attributes["Attributes"]["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def r7_poison_redrive(bench: Bench, visibility: int = 1) -> list[Row]:
+    """A job whose start fails on every receive: SQS moves it to the DLQ after maxReceiveCount (5), the
+    ledger keeps the reason and `redrive` shows it; the cause fixed, the message is redriven and the
+    job runs once. The jobs queue's visibility time-out (200 s in the template) is set to `visibility`
+    for the scenario, so the five receives take seconds."""
+    runtime = bench.runtime("default", run_duration=0.0)
+    sqs = runtime.aws.client("sqs")
+    queue = runtime.outputs["JobsQueueUrl"]
+    target = StackTarget(outputs=runtime.outputs, endpoint_url=runtime.aws.endpoint_url, region="us-east-1")
+    job = demo_job(delivery=str(uuid.uuid4()))
+    refused = _StartRefused(job.id)
+    previous = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["VisibilityTimeout"])["Attributes"]
+    sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": str(visibility)})
+    time.sleep(1.5)  # a receive already waiting (the poller's 1 s long poll) would still use the old time-out
+    ledger = Ledger(runtime.outputs["LedgerTableName"])
+    try:
+        with timed() as elapsed, refused.installed():
+            send_jobs(queue, [job])
+            deadline = time.monotonic() + 60
+            while _queued(runtime, "JobsDlqUrl") == 0 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            in_dlq = _queued(runtime, "JobsDlqUrl")
+            record = ledger.get_job(job.id) or {}
+            listed = redrive(target, dry_run=True)
+            reason = next((m.reason for m in listed if m.job_id == job.id), "")
+            refused.broken = False  # the cause fixed
+            moved = redrive(target)
+            status = _wait_finished(runtime, {job.id}, timeout=60).get(job.id, "NOT_STARTED")
+            time.sleep(1.0)  # anything started twice would show by now
+    finally:
+        sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": previous["VisibilityTimeout"]})
+    executions = [e["name"] for e in _executions(runtime) if e["name"].startswith(job.id)]
+    ts_runs = _runs_of(runtime, job.id)
+    tm_runs = _tm_runs(runtime)
+    updates = [case["update_count"] for run in tm_runs for case in run["test_run_cases"]]
+    after = ledger.get_job(job.id) or {}
+    left = _queued(runtime, "JobsDlqUrl") + _queued(runtime, "JobsQueueUrl")
+    ok = (
+        in_dlq == 1
+        and refused.refused == 5
+        and record.get("state") == "dispatch_failed"
+        and "AccessDeniedException" in reason
+        and [m.job_id for m in moved] == [job.id]
+        and status == "SUCCEEDED"
+        and executions == [job.id]
+        and len(ts_runs) == 1
+        and len(tm_runs) == 1
+        and len(updates) == DEMO_CASES
+        and set(updates) == {1}
+        and after.get("state") == "reported"
+        and left == 0
+    )
+    return [
+        Row(
+            "R7",
+            "a job whose StartExecution is refused on every receive (queue visibility time-out "
+            f"{visibility} s); then fixed and redriven",
+            "in the DLQ after 5 receives, ledger dispatch_failed, `redrive` shows the reason; redriven: "
+            f"1 execution SUCCEEDED, 1 TS run, 1 TM run, {DEMO_CASES} rows once, queues empty",
+            f"{in_dlq} in DLQ after {refused.refused} refused starts, ledger {record.get('state')}, "
+            f"reason {reason[:90]!r}; moved {len(moved)}: {len(executions)} execution {status}, "
+            f"{len(ts_runs)} TS run, {len(tm_runs)} TM run, {len(updates)} rows, max {max(updates, default=0)} "
+            f"write/row, ledger {after.get('state')}, {left} left queued",
+            ok,
+            elapsed(),
+        )
+    ]
+
+
 # ------------------------------------------------------------------ R8
 
 
@@ -644,9 +1112,12 @@ def r8_crash_after_trigger(bench: Bench, variants: tuple[str, ...] = LISTING_VAR
 def _full(bench: Bench) -> dict[str, Callable[[], list[Row]]]:
     return {
         "R1": lambda: r1_redelivered(bench),
+        "R2": lambda: r2_faulted_write_back(bench),
+        "R3": lambda: r3_killed_worker(bench),
         "R4": lambda: r4_fuzz(bench),
         "R5": lambda: r5_burst(bench),
         "R6": lambda: r6_debug_logs(bench),
+        "R7": lambda: r7_poison_redrive(bench),
         "R8": lambda: r8_crash_after_trigger(bench),
     }
 
@@ -654,14 +1125,17 @@ def _full(bench: Bench) -> dict[str, Callable[[], list[Row]]]:
 def _quick(bench: Bench) -> dict[str, Callable[[], list[Row]]]:
     return {
         "R1": lambda: r1_redelivered(bench, ("github", "gitlab")),
+        "R2": lambda: r2_faulted_write_back(bench, cases=1_000),
+        "R3": lambda: r3_killed_worker(bench, cases=100, k=2),
         "R4": lambda: r4_fuzz(bench, requests_count=1_000),
         "R5": lambda: r5_burst(bench, deliveries=50, window=2.0, finish_timeout=120),
         "R6": lambda: r6_debug_logs(bench),
+        "R7": lambda: r7_poison_redrive(bench),
         "R8": lambda: r8_crash_after_trigger(bench),
     }
 
 
-SCENARIOS = ("R1", "R4", "R5", "R6", "R8")
+SCENARIOS = ("R1", "R2", "R3", "R4", "R5", "R6", "R7", "R8")
 
 
 def table(rows: list[Row]) -> str:

@@ -1,6 +1,8 @@
 """The fastest reliability figures (bench/reliability.py) at small size, plus the pieces they rest on:
 a trigger that dies before its ledger write is found again instead of repeated, under every variant
-of the run listing the Testsigma document does not give; botocore's DEBUG bodies stay out of the logs."""
+of the run listing the Testsigma document does not give; botocore's DEBUG bodies stay out of the logs;
+a killed write-back worker resumes through the state machine's retry (R3); a job whose start keeps
+failing rests in the DLQ with its reason and, redriven once fixed, runs once (R7)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,15 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from bench.reliability import Bench, crash_after_trigger, r4_fuzz, r6_debug_logs, r8_crash_after_trigger
+from bench.reliability import (
+    Bench,
+    crash_after_trigger,
+    r3_killed_worker,
+    r4_fuzz,
+    r6_debug_logs,
+    r7_poison_redrive,
+    r8_crash_after_trigger,
+)
 
 from testrelay.observability import SDK_BODY_LOGGERS, quiet_sdk_body_logs
 from testrelay.vendors import testsigma
@@ -65,6 +75,16 @@ def test_r6_no_secret_in_debug_logs(bench: Bench) -> None:
 
 def test_r4_fuzz_at_small_size(bench: Bench) -> None:
     [row] = r4_fuzz(bench, requests_count=300, seed=11)
+    assert row.ok, row
+
+
+def test_r3_killed_write_back_worker_resumes_at_k_through_the_state_machine_retry(bench: Bench) -> None:
+    [row] = r3_killed_worker(bench, cases=100, k=2)
+    assert row.ok, row
+
+
+def test_r7_a_job_whose_start_keeps_failing_is_redriven_once_fixed_and_runs_once(bench: Bench) -> None:
+    [row] = r7_poison_redrive(bench)
     assert row.ok, row
 
 
