@@ -529,6 +529,12 @@ def r2_faulted_write_back(bench: Bench, cases: int = 10_000, share: float = 0.2,
         job_id = _deliver(runtime)
         status = _wait_finished(runtime, {job_id}, timeout=max(600.0, cases * 0.2)).get(job_id, "NOT_STARTED")
         held = _held(runtime, cases)
+    record = Ledger(runtime.outputs["LedgerTableName"]).get_job(job_id) or {}
+    unwritten = "".join(
+        f"; {t.get('target')} {t.get('status')} at {t.get('written')}: {t.get('error')} {str(t.get('cause'))[:160]!r}"
+        for t in record.get("targets") or []
+        if t.get("status") != "written"
+    )
     assert runtime.sandbox is not None
     injected = runtime.sandbox.state()["faults"]["injected"]
     faulted = ", ".join(f"{kind} {injected.get(kind, 0)}" for kind in R2_KINDS)
@@ -540,7 +546,7 @@ def r2_faulted_write_back(bench: Bench, cases: int = 10_000, share: float = 0.2,
             f"{cases} results to BrowserStack (bulk) + Test Management + Testsigma overrides, "
             f"{share:.0%} of vendor write-back calls faulted ({faulted})",
             f"job SUCCEEDED; bs {once['bs']}, tm {once['tm']}, overrides {once['overrides']} once; 0 dup, 0 missing",
-            f"job {status}; {_held_text(held)}; {held['runs'].once} target runs",
+            f"job {status}; {_held_text(held)}; {held['runs'].once} target runs{unwritten}",
             ok,
             elapsed(),
         )
