@@ -35,16 +35,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     sandbox = Sandbox(seed, run_duration=args.run_duration, host=args.host, port=args.port)
     sandbox.log_requests = not args.quiet
     base = sandbox.start()
-    # Ctrl-C may come while the banner is printed: it stops the sandbox as cleanly as later.
+    print(f"vendor sandbox at {base}", flush=True)
+    print(f"  testsigma     {sandbox.testsigma_url}", flush=True)
+    print(f"  testsigma-tm  {sandbox.testsigma_tm_url}", flush=True)
+    print(f"  browserstack  {sandbox.browserstack_tm_url}", flush=True)
+    print(f"  github        {sandbox.github_url}", flush=True)
+    print(f"  gitlab        {sandbox.gitlab_url}", flush=True)
+    print(f"  bitbucket     {sandbox.bitbucket_url}", flush=True)
+    print(f"  state         {base}/_sandbox/state   (Ctrl-C stops)", flush=True)
     try:
-        print(f"vendor sandbox at {base}", flush=True)
-        print(f"  testsigma     {sandbox.testsigma_url}", flush=True)
-        print(f"  testsigma-tm  {sandbox.testsigma_tm_url}", flush=True)
-        print(f"  browserstack  {sandbox.browserstack_tm_url}", flush=True)
-        print(f"  github        {sandbox.github_url}", flush=True)
-        print(f"  gitlab        {sandbox.gitlab_url}", flush=True)
-        print(f"  bitbucket     {sandbox.bitbucket_url}", flush=True)
-        print(f"  state         {base}/_sandbox/state   (Ctrl-C stops)", flush=True)
         threading.Event().wait()
     except KeyboardInterrupt:
         pass

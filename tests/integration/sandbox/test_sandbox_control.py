@@ -218,6 +218,9 @@ def test_command_line_serves_until_interrupted() -> None:
         try:
             assert process.stdout is not None
             base = process.stdout.readline().split(" at ")[1].strip()
+            # the banner ends with the line that says Ctrl-C stops it: from then on it is serving
+            while "Ctrl-C stops" not in process.stdout.readline():
+                pass
 
             # When its state is read
             response = requests.get(f"{base}/_sandbox/state", timeout=5)
