@@ -302,8 +302,28 @@ class TestsigmaOverrideTarget(_Strict):
 Target = Annotated[TestsigmaTmTarget | BrowserStackTmTarget | TestsigmaOverrideTarget, Field(discriminator="kind")]
 
 
+class ShardCollecting(_Strict):
+    """How the reports of one sharded CI run (one run key) are gathered into one run per target."""
+
+    reruns: Literal["worst", "last"] = Field(
+        default="worst",
+        description="a case reported by several attempts: the worst status wins, or the latest attempt's",
+    )
+    settle_seconds: int = Field(
+        default=300, ge=1, le=86_400, description="gather without the missing shards after this long without a new one"
+    )
+    max_wait_seconds: int = Field(
+        default=3600, ge=1, le=86_400, description="gather at the latest this long after the run key's first report"
+    )
+    check_seconds: int = Field(
+        default=15, ge=1, le=3600, description="the wait between two looks at what arrived (a Step Functions Wait)"
+    )
+
+
 class JunitReading(_Strict):
     """How a route reads the JUnit reports sent to it (`POST /reports/junit/{route}`); off by default."""
+
+    shards: ShardCollecting = Field(default_factory=ShardCollecting)
 
     trcli_ids: bool = Field(
         default=False,
