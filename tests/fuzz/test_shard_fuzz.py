@@ -83,7 +83,8 @@ def test_a_shard_label_is_read_or_refused_with_a_reason(run_key: Any, shard: Any
     try:
         label = ShardLabel.of(run_key, shard, attempt)
     except ShardRefused as exc:
-        assert str(exc)
+        refusal = str(exc)
+        assert refusal
         return
     assert label.run_key == run_key
     assert 1 <= label.attempt <= 1000
@@ -180,4 +181,5 @@ def test_push_junit_never_shows_a_traceback(
     assert "Traceback" not in captured.err + captured.out
     # One JSON document saying what is wrong (the refused connection, or the argument)
     answer = json.loads(captured.out)
-    assert answer["error"] and "internal error" not in answer["error"]
+    assert answer["error"]
+    assert "internal error" not in answer["error"]
