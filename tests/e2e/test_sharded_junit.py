@@ -5,7 +5,6 @@ gathered (Step Functions Wait states between looks), merged, and written once.""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -173,6 +172,8 @@ def test_eight_shards_become_one_run_per_target_with_every_case_once(runtime: Lo
     # And a shard sent after the write-back started is refused, saying why, and counted
     with pytest.raises(PushFailed, match=r"HTTP 409: run key .* was already gathered \(all shards arrived"):
         _push(runtime, "shards-worst", reports[0], run_key=key, shard="1/8", attempt="2")
+    # while the very report the run holds, sent again after a lost answer, is acknowledged
+    assert _push(runtime, "shards-worst", reports[7], run_key=key, shard="8/8")["gathered"] is True
     assert len(tm_run_cases(runtime)) == 1
 
 
@@ -232,7 +233,6 @@ def test_done_gathers_at_once_through_the_command_line(
         report = _report(tmp_path, f"d{n}", {n: "passed"})
         assert main(["push-junit", str(report), "--run-key", key, *common]) == 0
     capsys.readouterr()
-    started = time.monotonic()
     # When the last CI step says done
     assert main(["push-junit", "--run-key", key, "--done", *common]) == 0
     answer = json.loads(capsys.readouterr().out)
@@ -244,7 +244,6 @@ def test_done_gathers_at_once_through_the_command_line(
     record = ledger(runtime).get_job(job_id)
     assert record is not None
     assert record["shards"]["reason"] == "the CI said done"
-    assert time.monotonic() - started < 30  # bounded only loosely: the window alone would be 2 s per quiet look
 
 
 def test_the_same_run_key_cannot_change_its_shard_count(runtime: LocalRuntime, tmp_path: Path) -> None:
