@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from testrelay_local.cli import main
-from testrelay_local.junit_push import PushFailed, push_done, push_junit
+from testrelay_cli.cli import main
+from testrelay_cli.junit_push import PushFailed, push_done, push_junit
 from testrelay_local.runtime import LocalRuntime
 from testrelay_local.sandbox import DEMO_TM_STATUSES, SandboxSeed
 from testrelay_local.sandbox.seed import BsCaseSeed, BsProjectSeed, TmCaseSeed, TmProjectSeed

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from testrelay.aws.secrets import forget_cached_secrets
 from testrelay.aws.shard_book import ShardBook
 from testrelay.models.shards import ShardLabel, ShardRefused, parse_shard
+from testrelay_cli.cli import main
+from testrelay_cli.junit_push import shard_line, sign
 from testrelay_local.apigw import http_api_event
-from testrelay_local.cli import main
 from testrelay_local.functions import load_handler
-from testrelay_local.junit_push import shard_line, sign
 from tests.integration.handlers.conftest import WEBHOOK_SECRET, Stack, stack
 from tests.support import EVENTS, FakeLambdaContext
 
@@ -43,8 +43,8 @@ SHARDS = st.sampled_from(
     ["1/8", "8/8", "0/8", "9/8", "3", "3/0", " 2 / 4 ", "1/1001", "-1/2", "1/2/3", "a/b", "", "٣/٨"]
 )
 TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40)
-RUN_KEYS = st.sampled_from(["7012345678", "gh-7012345678-2", "jenkins-folder job-42", "", " ", "x" * 201]) | TEXT
-ATTEMPTS = st.sampled_from(["1", "2", "0", "1000", "1001", "-1", "01", "1.5", ""]) | TEXT
+RUN_KEYS = st.sampled_from(["7012345678", "gh-7012345678-2", "jenkins-folder job-42", "", " ", "x" * 201, "7\n"]) | TEXT
+ATTEMPTS = st.sampled_from(["1", "2", "0", "1000", "1001", "-1", "01", "1.5", "", "2\n", "\u0663"]) | TEXT
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
@@ -78,7 +78,7 @@ def _slots(stack: Stack, job_id: str) -> dict[str, Any]:
 
 
 @settings(max_examples=300, deadline=None, derandomize=True)
-@given(run_key=RUN_KEYS | JSON, shard=SHARDS | TEXT | JSON, attempt=ATTEMPTS | JSON)
+@given(run_key=RUN_KEYS | JSON | st.just("gh-\ud800"), shard=SHARDS | TEXT | JSON, attempt=ATTEMPTS | JSON)
 def test_a_shard_label_is_read_or_refused_with_a_reason(run_key: Any, shard: Any, attempt: Any) -> None:
     try:
         label = ShardLabel.of(run_key, shard, attempt)

@@ -12,8 +12,17 @@ MAX_SHARDS = 1000
 MAX_ATTEMPT = 1000
 # CI run ids are plain (GitHub's run id, GitLab's pipeline id, a CircleCI workflow UUID, Jenkins'
 # BUILD_TAG); anything printable is taken, but not a line break: the signed shard line is line-based.
-RUN_KEY = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
-_SHARD = re.compile(r"^\s*(\d{1,4})\s*(?:/\s*(\d{1,4})\s*)?$")
+RUN_KEY = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
+_SHARD = re.compile(r"\s*([0-9]{1,4})\s*(?:/\s*([0-9]{1,4})\s*)?")
+
+
+def _encodable(text: str) -> bool:
+    # JSON may carry a lone surrogate ("\ud800"); it could never be stored or signed.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class ShardRefused(ValueError):
@@ -23,7 +32,7 @@ class ShardRefused(ValueError):
 def parse_shard(text: str) -> tuple[int, int | None]:
     """`3/8` -> (3, 8), `3` -> (3, None). Shards count from 1, as CI matrices do (CircleCI's
     CIRCLE_NODE_INDEX counts from 0: send CIRCLE_NODE_INDEX+1)."""
-    matched = _SHARD.match(text)
+    matched = _SHARD.fullmatch(text)
     if not matched:
         raise ShardRefused(f"shard {text[:40]!r} is not i/n (e.g. 3/8) or i: say which shard of how many this is")
     index, count = int(matched.group(1)), (int(matched.group(2)) if matched.group(2) else None)
@@ -39,7 +48,7 @@ class ShardLabel(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    run_key: str = Field(pattern=RUN_KEY.pattern)
+    run_key: str = Field(pattern=f"^{RUN_KEY.pattern}$")
     index: int | None = Field(default=None, ge=1, le=MAX_SHARDS)
     count: int | None = Field(default=None, ge=1, le=MAX_SHARDS)
     attempt: int = Field(default=1, ge=1, le=MAX_ATTEMPT)
@@ -47,7 +56,7 @@ class ShardLabel(BaseModel):
     @classmethod
     def of(cls, run_key: Any, shard: Any = None, attempt: Any = None) -> ShardLabel:
         """From the values a request carries (strings, or JSON values of a completion body)."""
-        if not isinstance(run_key, str) or not RUN_KEY.match(run_key):
+        if not isinstance(run_key, str) or not RUN_KEY.fullmatch(run_key) or not _encodable(run_key):
             raise ShardRefused(
                 "run_key must be 1 to 200 printable characters, without line breaks (e.g. the CI run id)"
             )
@@ -59,7 +68,7 @@ class ShardLabel(BaseModel):
         number = 1
         if attempt is not None and attempt != "":
             text = str(attempt).strip() if isinstance(attempt, str | int) and not isinstance(attempt, bool) else ""
-            if not text.isdigit() or not 1 <= int(text) <= MAX_ATTEMPT:
+            if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_ATTEMPT:
                 raise ShardRefused(
                     f"attempt must be a whole number from 1 to {MAX_ATTEMPT} (e.g. the CI's run attempt)"
                 )

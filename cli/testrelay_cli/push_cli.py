@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from testrelay.models.shards import ShardLabel, ShardRefused
-from testrelay_local.cli_errors import OK, CliError
-from testrelay_local.cli_output import emit, readable
-from testrelay_local.junit_push import DIRECT_LIMIT, push_done, push_junit
-from testrelay_local.junit_push import local_defaults as local_push_defaults
-from testrelay_local.stack_target import connect
+from testrelay_cli.cli_errors import OK, CliError
+from testrelay_cli.cli_output import emit, readable
+from testrelay_cli.junit_push import DIRECT_LIMIT, push_done, push_junit
+from testrelay_cli.junit_push import local_defaults as local_push_defaults
+from testrelay_cli.stack_target import connect
 
 
 def _shard(args: argparse.Namespace) -> tuple[dict[str, str], int | None]:
