@@ -302,6 +302,9 @@ class TestsigmaOverrideTarget(_Strict):
 Target = Annotated[TestsigmaTmTarget | BrowserStackTmTarget | TestsigmaOverrideTarget, Field(discriminator="kind")]
 
 
+MAX_SHARD_LOOKS = 1500
+
+
 class ShardCollecting(_Strict):
     """How the reports of one sharded CI run (one run key) are gathered into one run per target."""
 
@@ -318,6 +321,17 @@ class ShardCollecting(_Strict):
     check_seconds: int = Field(
         default=15, ge=1, le=3600, description="the wait between two looks at what arrived (a Step Functions Wait)"
     )
+
+    @model_validator(mode="after")
+    def _history_bound(self) -> ShardCollecting:
+        # Each look adds 9 events to the execution's history (measured), which Step Functions caps at 25,000.
+        looks = self.max_wait_seconds / self.check_seconds
+        if looks > MAX_SHARD_LOOKS:
+            raise ValueError(
+                f"max_wait_seconds / check_seconds is {looks:.0f} looks; keep it at most {MAX_SHARD_LOOKS} "
+                "(raise check_seconds or lower max_wait_seconds)"
+            )
+        return self
 
 
 class JunitReading(_Strict):
