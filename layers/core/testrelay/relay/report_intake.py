@@ -29,7 +29,7 @@ from testrelay.junit import parse_report
 from testrelay.models.ci_event import CiEvent
 from testrelay.models.job import Job, job_id_for
 from testrelay.models.routes import RouteAction
-from testrelay.observability import logger, metrics
+from testrelay.observability import correlate, logger, metrics
 from testrelay.relay.intake import Answer
 from testrelay.routing import load_routes
 from testrelay.settings import get_settings
@@ -132,6 +132,7 @@ def _invalid(route_name: str, exc: InvalidPayload) -> Answer:
 
 
 def _enqueue(job: Job, **answer: Any) -> Answer:
+    correlate(job_id=job.id, route=job.route.name, delivery=job.event.delivery_key)
     try:
         send_jobs(get_settings().require("jobs_queue_url"), [job])
     except (ClientError, BotoCoreError) as exc:
