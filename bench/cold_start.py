@@ -166,7 +166,8 @@ def main() -> None:
             for round_no in range(args.rounds + 1):
                 for name, (code, env) in kinds.items():
                     # Every request is a new delivery (a redelivery would be answered from the same path).
-                    headers = github_headers(SECRET, PAYLOAD, "workflow_run", delivery=f"cold-{round_no}-{time.time_ns()}")
+                    delivery = f"cold-{round_no}-{time.time_ns()}"
+                    headers = github_headers(SECRET, PAYLOAD, "workflow_run", delivery=delivery)
                     event = http_api_event("POST", "/webhooks/github", headers, PAYLOAD)
                     event["pathParameters"] = {"provider": "github"}
                     event["routeKey"] = event["requestContext"]["routeKey"] = "POST /webhooks/{provider}"
@@ -183,14 +184,17 @@ def main() -> None:
 
     medians = {name: statistics.median(values) for name, values in samples.items()}
     floor = medians["floor (boto3 + SQS client)"]
-    print(f"\ncold start, fresh process to exit, median of {args.rounds} interleaved rounds (python {sys.version.split()[0]})")
+    python = sys.version.split()[0]
+    print(f"\ncold start, fresh process to exit, median of {args.rounds} interleaved rounds (python {python})")
     for name, median in medians.items():
         spread = f"{min(samples[name]) * 1000:.0f}-{max(samples[name]) * 1000:.0f}"
         print(f"  {name:45s} {median * 1000:7.0f} ms  (range {spread} ms)  {median / floor:5.2f}x floor")
     webhook = medians["webhook (import + first request)"] / floor
     powertools = medians["powertools (Logger+Tracer+Metrics handler)"]
-    print(f"\nwebhook / floor = {webhook:.2f}x (goal <= {GOAL}x: {'met' if webhook <= GOAL else 'not met'}); "
-          f"webhook / powertools handler = {medians['webhook (import + first request)'] / powertools:.2f}x")
+    print(
+        f"\nwebhook / floor = {webhook:.2f}x (goal <= {GOAL}x: {'met' if webhook <= GOAL else 'not met'}); "
+        f"webhook / powertools handler = {medians['webhook (import + first request)'] / powertools:.2f}x"
+    )
 
 
 if __name__ == "__main__":

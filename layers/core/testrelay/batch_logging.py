@@ -28,11 +28,11 @@ class LoggedBatchProcessor(BatchProcessor):
         raw: Mapping[str, Any] = record if isinstance(record, Mapping) else {}
         attributes = raw.get("attributes")
         error = exception[1] if isinstance(exception, tuple) and len(exception) > 1 else exception
-        logger.error(
-            "record failed; SQS delivers it again (after maxReceiveCount it moves to the DLQ)",
-            message_id=raw.get("messageId"),
-            receive_count=attributes.get("ApproximateReceiveCount") if isinstance(attributes, Mapping) else None,
-            reason=f"{type(error).__name__}: {error}"[:1000],
+        details: dict[str, Any] = {
+            "message_id": raw.get("messageId"),
+            "receive_count": attributes.get("ApproximateReceiveCount") if isinstance(attributes, Mapping) else None,
+            "reason": f"{type(error).__name__}: {error}"[:1000],
             **message_keys(str(raw.get("body") or "")),
-        )
+        }
+        logger.error("record failed; SQS delivers it again (after maxReceiveCount it moves to the DLQ)", extra=details)
         return super().failure_handler(record, exception)

@@ -161,4 +161,3 @@ def emit(
     if job_id:
         emf.add_metadata(key="job_id", value=job_id)
     emf.flush_metrics()
-

@@ -28,7 +28,8 @@ def write_back(job: Job, run: RunRef, collected: Mapping[str, Any], target: Targ
     started = time.monotonic()
     outcome = _write(job, run, collected, target, budget)
     per_route = {"route": job.route.name, "kind": target.kind}
-    emit("WriteBackDuration", (time.monotonic() - started) * 1000, per_route, unit=MetricUnit.Milliseconds, job_id=job.id)
+    elapsed_ms = (time.monotonic() - started) * 1000
+    emit("WriteBackDuration", elapsed_ms, per_route, unit=MetricUnit.Milliseconds, job_id=job.id)
     if not outcome.get("more"):
         # Counted once, when the target is done (a write-back spans invocations; `written` is cumulative).
         per_target = {**per_route, "target": target.name}
