@@ -19,7 +19,6 @@ from testrelay.aws.secrets import SecretsUnavailable
 from testrelay.errors import ConfigurationError
 from testrelay.observability import lambda_entry, logger
 from testrelay.relay.intake import Answer, receive
-from testrelay.relay.report_intake import finish_upload, receive_report, start_upload
 
 Route = Callable[[Mapping[str, Any], dict[str, str]], Answer]
 
@@ -43,16 +42,23 @@ def _webhook(event: Mapping[str, Any], params: dict[str, str]) -> Answer:
     return receive(params["provider"], _headers(event), _raw_body(event))
 
 
+# The report routes import the JUnit parser and S3 helpers when first used, off the webhooks' cold path.
 def _junit_report(event: Mapping[str, Any], params: dict[str, str]) -> Answer:
+    from testrelay.relay.report_intake import receive_report
+
     query = dict(event.get("queryStringParameters") or {})
     return receive_report(params["route"], _headers(event), query, _raw_body(event))
 
 
 def _junit_upload(event: Mapping[str, Any], params: dict[str, str]) -> Answer:
+    from testrelay.relay.report_intake import start_upload
+
     return start_upload(params["route"], _headers(event), _raw_body(event))
 
 
 def _junit_upload_done(event: Mapping[str, Any], params: dict[str, str]) -> Answer:
+    from testrelay.relay.report_intake import finish_upload
+
     return finish_upload(params["route"], params["upload_id"], _headers(event), _raw_body(event))
 
 
