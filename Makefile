@@ -12,7 +12,7 @@ export SAM_CLI_TELEMETRY := 0
 
 .PHONY: run test lint typecheck template-lint unit integration e2e build bench clean
 
-$(STAMP): requirements-dev.txt layers/core/requirements.txt pyproject.toml cli/pyproject.toml local/pyproject.toml
+$(STAMP): requirements-dev.txt layers/core/requirements.txt layers/core/requirements-nodeps.txt pyproject.toml cli/pyproject.toml local/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e . -e ./cli -e ./local
@@ -52,6 +52,8 @@ e2e: $(STAMP)
 
 build: $(SAM_STAMP)
 	PATH="$(dir $(SAM_PYTHON)):$$PATH" $(SAM_VENV)/bin/sam build --template template.yaml
+	@echo "CoreLayer: $$(du -sh .aws-sam/build/CoreLayer | cut -f1) unzipped (Lambda allows 250 MB for function + layers); largest:"
+	@du -s .aws-sam/build/CoreLayer/python/* | sort -rn | head -5 | awk '{printf "  %6.1f MB  %s\n", $$1 / 1024, $$2}'
 
 bench: $(STAMP)
 	$(BIN)/python bench/handler_latency.py

@@ -41,19 +41,39 @@ def local_defaults(path: Path | None = None) -> tuple[str, str]:
 
 
 class _Progress:
-    """A file read in chunks that reports how much has gone; sized, so the PUT carries Content-Length
-    (pre-signed S3 PUTs refuse chunked bodies)."""
+    """The multipart form of a pre-signed S3 POST (its fields, then the file, read in chunks that report
+    how much has gone); sized, so the request carries Content-Length (S3 refuses chunked uploads)."""
 
-    def __init__(self, stream: BinaryIO, size: int, emit: Callable[[int, int], None]) -> None:
+    def __init__(
+        self, fields: Mapping[str, str], stream: BinaryIO, size: int, emit: Callable[[int, int], None]
+    ) -> None:
+        self.boundary = "testrelay-" + os.urandom(12).hex()
+        head = "".join(
+            f'--{self.boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+            for name, value in fields.items()
+        )
+        head += f'--{self.boundary}\r\nContent-Disposition: form-data; name="file"; filename="report.xml"\r\n'
+        head += "Content-Type: application/xml\r\n\r\n"
+        self.head, self.tail = head.encode(), f"\r\n--{self.boundary}--\r\n".encode()
         self.stream, self.size, self.emit, self.sent = stream, size, emit, 0
 
+    @property
+    def content_type(self) -> str:
+        return f"multipart/form-data; boundary={self.boundary}"
+
     def __len__(self) -> int:
-        return self.size
+        return len(self.head) + self.size + len(self.tail)
 
     def read(self, amount: int = CHUNK) -> bytes:
+        if self.head:
+            chunk, self.head = self.head, b""
+            return chunk
         chunk = self.stream.read(min(amount if amount > 0 else CHUNK, CHUNK))
-        self.sent += len(chunk)
-        self.emit(self.sent, self.size)
+        if chunk:
+            self.sent += len(chunk)
+            self.emit(self.sent, self.size)
+            return chunk
+        chunk, self.tail = self.tail, b""
         return chunk
 
 
@@ -100,10 +120,13 @@ def push_junit(
 
     signed_empty = {"X-Testrelay-Signature": sign(secret, b"")}
     started = _answer(requests.post(f"{base}/uploads", headers=signed_empty, timeout=30))
+    if size > int(started.get("max_bytes") or size):
+        raise PushFailed(f"the report is {size} bytes; the relay takes uploads up to {started['max_bytes']} bytes")
     with report.open("rb") as stream:
-        put = requests.put(started["upload_url"], data=_Progress(stream, size, progress), timeout=600)
-    if put.status_code >= 300:
-        raise PushFailed(f"upload to S3 failed: HTTP {put.status_code} {put.text[:300]}")
+        form = _Progress(started.get("upload_fields") or {}, stream, size, progress)
+        sent = requests.post(started["upload_url"], data=form, headers={"Content-Type": form.content_type}, timeout=600)
+    if sent.status_code >= 300:
+        raise PushFailed(f"upload to S3 failed: HTTP {sent.status_code} {sent.text[:300]}")
     done = json.dumps({**context, **shard, "upload_id": started["upload_id"]}).encode()
     answer = _answer(
         requests.post(

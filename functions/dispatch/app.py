@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from testrelay.observability import lambda_entry
+from testrelay.batch_logging import LoggedBatchProcessor, message_keys
+from testrelay.observability import job_keys, lambda_entry
 from testrelay.relay.dispatch import handle_message
 
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = LoggedBatchProcessor(event_type=EventType.SQS)
 
 
 def record_handler(record: SQSRecord) -> None:
     # A message that can never be processed is parked in the DLQ with its reason (and counts as done);
     # one that failed for a passing reason fails this record only, and SQS delivers it again.
-    handle_message(record.body, record.raw_event.get("messageAttributes"))
+    with job_keys(message_keys(record.body)):
+        handle_message(record.body, record.raw_event.get("messageAttributes"))
 
 
 @lambda_entry

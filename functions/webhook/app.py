@@ -1,83 +1,126 @@
 """POST /webhooks/{provider}: verify, normalise, route and enqueue; answers in milliseconds.
-POST /reports/junit/{route}[/uploads[/{id}]|/done]: JUnit reports in (testrelay.relay.report_intake)."""
+POST /reports/junit/{route}[/uploads[/{id}]|/done]: JUnit reports in (testrelay.relay.report_intake).
+
+Five POST routes, matched here: Powertools' event_handler package would import every resolver it has
+(AppSync, Bedrock, asyncio, ...) on the cold-start path of the one function a CI waits for.
+"""
 
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
-
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 
 from testrelay.aws.queue import EnqueueFailed
 from testrelay.aws.secrets import SecretsUnavailable
 from testrelay.errors import ConfigurationError
 from testrelay.observability import lambda_entry, logger
 from testrelay.relay.intake import Answer, receive
-from testrelay.relay.report_intake import finish_run, finish_upload, receive_report, start_upload
 
-app = APIGatewayHttpResolver()
-
-
-def _json(status: int, body: dict[str, Any]) -> Response[str]:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=json.dumps(body))
+Route = Callable[[Mapping[str, Any], dict[str, str]], Answer]
 
 
-def _raw_body() -> bytes:
+def _headers(event: Mapping[str, Any]) -> dict[str, str]:
+    return dict(event.get("headers") or {})
+
+
+def _raw_body(event: Mapping[str, Any]) -> bytes:
     # Signatures cover the exact bytes the CI sent, so the body is never re-serialised.
-    event = app.current_event
-    body = event.body or ""
-    return base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(body)
+        except (binascii.Error, ValueError):
+            return b""
+    return str(body).encode("utf-8", "surrogatepass")
 
 
-def _answer(answer: Answer) -> Response[str]:
+def _webhook(event: Mapping[str, Any], params: dict[str, str]) -> Answer:
+    return receive(params["provider"], _headers(event), _raw_body(event))
+
+
+# The report routes import the JUnit parser and S3 helpers when first used, off the webhooks' cold path.
+def _junit_report(event: Mapping[str, Any], params: dict[str, str]) -> Answer:
+    from testrelay.relay.report_intake import receive_report
+
+    query = dict(event.get("queryStringParameters") or {})
+    return receive_report(params["route"], _headers(event), query, _raw_body(event))
+
+
+def _junit_upload(event: Mapping[str, Any], params: dict[str, str]) -> Answer:
+    from testrelay.relay.report_intake import start_upload
+
+    return start_upload(params["route"], _headers(event), _raw_body(event))
+
+
+def _junit_upload_done(event: Mapping[str, Any], params: dict[str, str]) -> Answer:
+    from testrelay.relay.report_intake import finish_upload
+
+    return finish_upload(params["route"], params["upload_id"], _headers(event), _raw_body(event))
+
+
+def _junit_run_done(event: Mapping[str, Any], params: dict[str, str]) -> Answer:
+    from testrelay.relay.report_intake import finish_run
+
+    return finish_run(params["route"], _headers(event), _raw_body(event))
+
+
+_SEGMENT = r"[^/]+"
+ROUTES: tuple[tuple[re.Pattern[str], Route], ...] = tuple(
+    (re.compile("^" + re.sub(r"\{(\w+)\}", lambda m: f"(?P<{m.group(1)}>{_SEGMENT})", path) + "$"), route)
+    for path, route in (
+        ("/webhooks/{provider}", _webhook),
+        ("/reports/junit/{route}", _junit_report),
+        ("/reports/junit/{route}/uploads", _junit_upload),
+        ("/reports/junit/{route}/uploads/{upload_id}", _junit_upload_done),
+        ("/reports/junit/{route}/done", _junit_run_done),
+    )
+)
+
+
+def _json(status: int, body: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "statusCode": status,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
+
+
+def _route(event: Mapping[str, Any]) -> tuple[Route, dict[str, str]] | None:
+    http = (event.get("requestContext") or {}).get("http") or {}
+    if str(http.get("method") or "POST").upper() != "POST":
+        return None
+    path = str(event.get("rawPath") or http.get("path") or "")
+    for pattern, route in ROUTES:
+        matched = pattern.match(path)
+        if matched:
+            return route, matched.groupdict()
+    return None
+
+
+def resolve(event: Mapping[str, Any]) -> dict[str, Any]:
+    found = _route(event)
+    if found is None:
+        return _json(404, {"statusCode": 404, "message": "Not found"})
+    route, params = found
+    try:
+        answer = route(event, params)
+    except ConfigurationError as exc:
+        logger.error("configuration fault", error=str(exc))
+        return _json(500, {"status": "error", "message": "testrelay is misconfigured; see its logs"})
+    except EnqueueFailed as exc:
+        logger.error("jobs not enqueued", error=str(exc))
+        return _json(503, {"status": "error", "message": "jobs could not be queued; redeliver later"})
+    except SecretsUnavailable as exc:
+        logger.error("secrets unavailable", error=str(exc))
+        return _json(503, {"status": "error", "message": "testrelay cannot read its secrets now; redeliver later"})
     return _json(answer.status, answer.body)
-
-
-@app.post("/webhooks/<provider>")
-def webhook(provider: str) -> Response[str]:
-    return _answer(receive(provider, dict(app.current_event.headers), _raw_body()))
-
-
-@app.post("/reports/junit/<route>")
-def junit_report(route: str) -> Response[str]:
-    query = dict(app.current_event.query_string_parameters or {})
-    return _answer(receive_report(route, dict(app.current_event.headers), query, _raw_body()))
-
-
-@app.post("/reports/junit/<route>/uploads")
-def junit_upload(route: str) -> Response[str]:
-    return _answer(start_upload(route, dict(app.current_event.headers), _raw_body()))
-
-
-@app.post("/reports/junit/<route>/uploads/<upload_id>")
-def junit_upload_done(route: str, upload_id: str) -> Response[str]:
-    return _answer(finish_upload(route, upload_id, dict(app.current_event.headers), _raw_body()))
-
-
-@app.post("/reports/junit/<route>/done")
-def junit_run_done(route: str) -> Response[str]:
-    return _answer(finish_run(route, dict(app.current_event.headers), _raw_body()))
-
-
-@app.exception_handler(ConfigurationError)  # type: ignore[untyped-decorator]
-def configuration_fault(exc: ConfigurationError) -> Response[str]:
-    logger.error("configuration fault", error=str(exc))
-    return _json(500, {"status": "error", "message": "testrelay is misconfigured; see its logs"})
-
-
-@app.exception_handler(EnqueueFailed)  # type: ignore[untyped-decorator]
-def enqueue_failed(exc: EnqueueFailed) -> Response[str]:
-    logger.error("jobs not enqueued", error=str(exc))
-    return _json(503, {"status": "error", "message": "jobs could not be queued; redeliver later"})
-
-
-@app.exception_handler(SecretsUnavailable)  # type: ignore[untyped-decorator]
-def secrets_unavailable(exc: SecretsUnavailable) -> Response[str]:
-    logger.error("secrets unavailable", error=str(exc))
-    return _json(503, {"status": "error", "message": "testrelay cannot read its secrets now; redeliver later"})
 
 
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return app.resolve(event, context)
+    return resolve(event)

@@ -161,7 +161,10 @@ class LocalRuntime:
             SecretString=json.dumps(vendors.credentials),
         )
         self._poller = SqsPoller(
-            self.aws.client("sqs"), self.outputs["JobsQueueUrl"], load_handler("functions/dispatch")
+            self.aws.client("sqs"),
+            self.outputs["JobsQueueUrl"],
+            load_handler("functions/dispatch"),
+            time_scale=self.aws.time_scale,
         )
         self._poller.start()
         self._front = HttpFront(load_handler("functions/webhook"), port=self._port)

@@ -31,6 +31,10 @@ class Settings(BaseModel):
     # Regional hosts exist (e.g. the -eu and -in variants).
     browserstack_tm_base_url: str = "https://test-management.browserstack.com"
     http_timeout_seconds: float = Field(default=10.0, gt=0)
+    # boto3 clients (aws/clients.py): each function's budget; the webhook's template sets 1 s / 2 s / 2.
+    aws_connect_timeout_seconds: float = Field(default=3.0, gt=0)
+    aws_read_timeout_seconds: float = Field(default=10.0, gt=0)
+    aws_call_attempts: int = Field(default=3, ge=1, le=10)
     secrets_max_age_seconds: int = Field(default=300, ge=0)
     # Results larger than this (serialised JSON) travel through S3 instead of the state payload,
     # keeping far below Step Functions' 256 KB limit.

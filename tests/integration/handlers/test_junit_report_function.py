@@ -3,6 +3,7 @@ what is stored and queued (nothing at all when the report is refused)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from pathlib import Path
@@ -14,6 +15,7 @@ import requests
 
 from testrelay.aws.secrets import forget_cached_secrets
 from testrelay.errors import InvalidPayload
+from testrelay.relay.report_intake import MAX_UPLOAD_BYTES
 from testrelay_cli.junit_push import sign
 from testrelay_local.apigw import http_api_event
 from testrelay_local.functions import load_handler
@@ -40,6 +42,11 @@ def _post(path: str, body: bytes, secret: str = WEBHOOK_SECRET, query: str = "")
     headers = {"content-type": "application/xml", "x-testrelay-signature": sign(secret, body)}
     answer = handler(http_api_event("POST", path, headers, body, query), FakeLambdaContext())
     return answer["statusCode"], json.loads(answer["body"])
+
+
+def _upload(started: dict[str, Any], report: bytes) -> requests.Response:
+    """The report sent to the pre-signed POST as a CI's client sends it (the form fields, then the file)."""
+    return requests.post(started["upload_url"], data=started["upload_fields"], files={"file": report}, timeout=10)
 
 
 def _stored() -> list[str]:
@@ -104,7 +111,7 @@ def test_a_large_report_goes_through_a_presigned_upload(reports: Stack) -> None:
     # When it is completed before anything was uploaded, it is refused
     assert _post(started["complete_path"], done)[0] == 409
     # When the report is PUT to the pre-signed URL and the upload completed
-    assert requests.put(started["upload_url"], data=REPORT, timeout=10).status_code == 200
+    assert _upload(started, REPORT).status_code == 204
     status, answer = _post(started["complete_path"], done)
     # Then one junit job reads the uploaded report
     assert status == 202
@@ -114,11 +121,22 @@ def test_a_large_report_goes_through_a_presigned_upload(reports: Stack) -> None:
     assert job["event"]["run_url"] == "https://ci.example/runs/78"
 
 
+def test_the_upload_is_size_capped_by_s3_itself(reports: Stack) -> None:
+    # When an upload is started
+    _, started = _post("/reports/junit/octo-checkout/uploads", b"")
+    # Then the pre-signed POST's signed policy bounds the file's size: S3 refuses an empty or an oversized one
+    policy = json.loads(base64.b64decode(started["upload_fields"]["policy"]))
+    assert ["content-length-range", 1, MAX_UPLOAD_BYTES] in policy["conditions"]
+    assert started["max_bytes"] == MAX_UPLOAD_BYTES == 256 * 1024 * 1024
+    # And the policy names the upload's own key, so the form cannot be reused for another object
+    assert {"key": f"reports/uploads/{started['upload_id']}.xml"} in policy["conditions"]
+
+
 def test_a_completion_is_bound_to_the_upload_it_names(reports: Stack) -> None:
     # Given a signed completion of one upload, and another upload holding other content
     _, first = _post("/reports/junit/octo-checkout/uploads", b"")
     _, second = _post("/reports/junit/octo-checkout/uploads", b"")
-    assert requests.put(second["upload_url"], data=REPORT, timeout=10).status_code == 200
+    assert _upload(second, REPORT).status_code == 204
     done = json.dumps({"upload_id": first["upload_id"]}).encode()
     # When it is replayed against the other upload's path
     status, answer = _post(second["complete_path"], done)
@@ -179,7 +197,7 @@ JUNIT_RUN = {"run_id": 0, "url": "", "triggered_at": 0, "source": "junit"}
 
 def _uploaded_job(reports: Stack, report: bytes) -> dict[str, Any]:
     _, started = _post("/reports/junit/octo-checkout/uploads", b"")
-    assert requests.put(started["upload_url"], data=report, timeout=10).status_code == 200
+    assert _upload(started, report).status_code == 204
     assert _post(started["complete_path"], json.dumps({"upload_id": started["upload_id"]}).encode())[0] == 202
     [job] = reports.queued()
     return job

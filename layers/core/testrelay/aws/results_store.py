@@ -68,8 +68,14 @@ def open_report(bucket: str, key: str) -> closing[IO[bytes]]:
     return closing(cast(IO[bytes], body))
 
 
-def presigned_put(bucket: str, key: str, expires_in: int) -> str:
-    url: str = client("s3").generate_presigned_url(
-        "put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in, HttpMethod="PUT"
+def presigned_post(bucket: str, key: str, expires_in: int, max_bytes: int) -> dict[str, Any]:
+    """A pre-signed S3 POST (`url` and the form `fields` to send with the file): unlike a pre-signed PUT
+    its policy can bound the size, so S3 itself refuses an empty file or one over `max_bytes`."""
+    post: dict[str, Any] = client("s3").generate_presigned_post(
+        Bucket=bucket,
+        Key=key,
+        Fields={"Content-Type": "application/xml"},
+        Conditions=[{"Content-Type": "application/xml"}, ["content-length-range", 1, max_bytes]],
+        ExpiresIn=expires_in,
     )
-    return url
+    return post

@@ -15,7 +15,7 @@ from testrelay.ci.boundary import parse_delivery
 from testrelay.ci.registry import PROVIDERS
 from testrelay.errors import AuthenticationFailed, InvalidPayload
 from testrelay.models.job import Job
-from testrelay.observability import logger, metrics
+from testrelay.observability import correlate, logger, metrics
 from testrelay.routing import load_routes, match_routes
 from testrelay.settings import get_settings
 
@@ -58,6 +58,7 @@ def receive(provider_name: str, headers: Mapping[str, str], body: bytes) -> Answ
         return Answer(200, {"status": "ignored", "event": parsed.event, "reason": parsed.reason})
 
     event = parsed
+    correlate(delivery=event.delivery_key)
     routes = load_routes(get_settings().require("routes_file"))
     matched, reasons = match_routes(routes, event)
     delivery: dict[str, Any] = {"delivery": event.delivery_key, "event": event.event, "repository": event.repository}
@@ -68,6 +69,8 @@ def receive(provider_name: str, headers: Mapping[str, str], body: bytes) -> Answ
         return Answer(200, {"status": "ignored", **delivery, "reason": reason})
 
     jobs = [Job.for_event(event, route.action()) for route in matched]
+    if len(jobs) == 1:
+        correlate(job_id=jobs[0].id, route=jobs[0].route.name)
     try:
         send_jobs(get_settings().require("jobs_queue_url"), jobs)
     except EnqueueFailed as exc:

@@ -9,7 +9,7 @@ from typing import Any
 from testrelay.errors import VendorError
 from testrelay.models.execution import RunCounts, RunRef
 from testrelay.models.job import Job
-from testrelay.observability import logger
+from testrelay.observability import emit, logger
 from testrelay.relay import services
 from testrelay.relay.ci_report import post_ci_status
 from testrelay.relay.shards import missing_note
@@ -135,6 +135,7 @@ def report_to_ci(
         targets=[dict(o) for o in outcomes],
         ci_status_posted=posted,
     )
+    emit("JobsFinished", 1, {"route": job.route.name, "outcome": end}, job_id=job.id)
     logger.info(
         "job finished",
         job_id=job.id,
@@ -172,5 +173,6 @@ def record_failure(job: Job, run: Mapping[str, Any] | None, error: Mapping[str, 
     services.ledger().update_job(
         job.id, state=end, error=reason, run_url=run_url, ci_run_url=job.event.run_url, ci_status_posted=posted
     )
+    emit("JobsFinished", 1, {"route": job.route.name, "outcome": end}, job_id=job.id)
     logger.error("job failed", job_id=job.id, reason=reason, run_url=run_url)
     return {"state": end, "reason": reason, "posted": posted}

@@ -2,7 +2,7 @@
 
 Signed like the generic hook (`X-Testrelay-Signature: sha256=<HMAC-SHA256(generic secret, raw body)>`).
 Small reports come in the request and are checked before anything is stored or queued; large ones go
-to S3 through a pre-signed PUT (API Gateway takes at most 10 MB) and are checked when the job parses
+to S3 through a size-capped pre-signed POST (API Gateway takes at most 10 MB) and are checked when the job parses
 them, which fails the job with the reason before anything is written to a target.
 """
 
@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from testrelay.aws.queue import send_jobs
-from testrelay.aws.results_store import presigned_put, put_report, report_exists, report_key
+from testrelay.aws.results_store import presigned_post, put_report, report_exists, report_key
 from testrelay.aws.secrets import webhook_secret
 from testrelay.aws.shard_book import ShardCountConflict, ShardsClosed
 from testrelay.ci.base import load_json_object
@@ -32,7 +32,7 @@ from testrelay.models.ci_event import CiEvent
 from testrelay.models.job import Job, job_id_for
 from testrelay.models.routes import RouteAction
 from testrelay.models.shards import MAX_SHARDS, ShardLabel, ShardRefused
-from testrelay.observability import logger, metrics
+from testrelay.observability import correlate, logger, metrics
 from testrelay.relay.intake import Answer
 from testrelay.relay.shards import accept_shard, closed_message
 from testrelay.relay.shards import book as shard_book
@@ -40,6 +40,8 @@ from testrelay.routing import load_routes
 from testrelay.settings import get_settings
 
 UPLOAD_EXPIRES_SECONDS = 900
+MAX_UPLOAD_BYTES = 256 * 1024 * 1024
+"""The largest report an upload takes (the pre-signed POST's content-length-range; S3 refuses more)."""
 _UPLOAD_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -168,6 +170,7 @@ def _invalid(route_name: str, exc: InvalidPayload) -> Answer:
 
 
 def _enqueue(job: Job, **answer: Any) -> Answer:
+    correlate(job_id=job.id, route=job.route.name, delivery=job.event.delivery_key)
     try:
         send_jobs(get_settings().require("jobs_queue_url"), [job])
     except (ClientError, BotoCoreError) as exc:
@@ -248,14 +251,17 @@ def receive_report(route_name: str, headers: Mapping[str, str], query: Mapping[s
 
 
 def start_upload(route_name: str, headers: Mapping[str, str], body: bytes) -> Answer:
-    """POST /reports/junit/{route}/uploads: a pre-signed PUT for a report too large for a request."""
+    """POST /reports/junit/{route}/uploads: a pre-signed POST for a report too large for a request."""
     headers = {name.lower(): value for name, value in headers.items()}
     route = _refusal(route_name, headers, body)
     if isinstance(route, Answer):
         return route
     upload_id = uuid.uuid4().hex
-    url = presigned_put(
-        get_settings().require("results_bucket"), report_key(f"uploads/{upload_id}"), UPLOAD_EXPIRES_SECONDS
+    post = presigned_post(
+        get_settings().require("results_bucket"),
+        report_key(f"uploads/{upload_id}"),
+        UPLOAD_EXPIRES_SECONDS,
+        MAX_UPLOAD_BYTES,
     )
     logger.info("report upload started", route=route.name, upload_id=upload_id)
     return Answer(
@@ -263,7 +269,9 @@ def start_upload(route_name: str, headers: Mapping[str, str], body: bytes) -> An
         {
             "status": "upload",
             "upload_id": upload_id,
-            "upload_url": url,
+            "upload_url": post["url"],
+            "upload_fields": post["fields"],
+            "max_bytes": MAX_UPLOAD_BYTES,
             "expires_in": UPLOAD_EXPIRES_SECONDS,
             "complete_path": f"/reports/junit/{route.name}/uploads/{upload_id}",
         },
@@ -271,7 +279,7 @@ def start_upload(route_name: str, headers: Mapping[str, str], body: bytes) -> An
 
 
 def finish_upload(route_name: str, upload_id: str, headers: Mapping[str, str], body: bytes) -> Answer:
-    """POST /reports/junit/{route}/uploads/{id}: the PUT is done; the body (JSON, may be empty) is the context."""
+    """POST /reports/junit/{route}/uploads/{id}: the upload is done; the body (JSON, may be empty) is the context."""
     headers = {name.lower(): value for name, value in headers.items()}
     route = _refusal(route_name, headers, body)
     if isinstance(route, Answer):

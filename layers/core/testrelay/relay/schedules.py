@@ -11,7 +11,7 @@ from testrelay.aws.queue import send_jobs
 from testrelay.errors import ConfigurationError, InvalidPayload
 from testrelay.models.ci_event import CiEvent
 from testrelay.models.job import Job
-from testrelay.observability import logger, metrics
+from testrelay.observability import correlate, logger, metrics
 from testrelay.routing import load_routes
 from testrelay.settings import get_settings
 
@@ -46,6 +46,7 @@ def fire(name: str, scheduled_time: str | None) -> Job:
         pipeline_name=schedule.name,
     )
     job = Job.for_event(event, config.route(schedule.route).action())
+    correlate(job_id=job.id, route=job.route.name, delivery=event.delivery_key)
     send_jobs(get_settings().require("jobs_queue_url"), [job])
     logger.info("schedule fired", schedule=schedule.name, scheduled_time=instant, job_id=job.id)
     metrics.add_metric(name="SchedulesFired", unit=MetricUnit.Count, value=1)

@@ -8,12 +8,16 @@ spreads over as many invocations as it needs, and a retried or restarted one nev
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
 
 from testrelay.models.execution import RunRef
 from testrelay.models.job import Job
 from testrelay.models.routes import BrowserStackTmTarget, Target, TestsigmaOverrideTarget, TestsigmaTmTarget
+from testrelay.observability import emit
 from testrelay.relay.writers.browserstack_tm import write_browserstack_tm
 from testrelay.relay.writers.common import Budget
 from testrelay.relay.writers.testsigma_override import write_testsigma_override
@@ -21,6 +25,20 @@ from testrelay.relay.writers.testsigma_tm import write_testsigma_tm
 
 
 def write_back(job: Job, run: RunRef, collected: Mapping[str, Any], target: Target, budget: Budget) -> dict[str, Any]:
+    started = time.monotonic()
+    outcome = _write(job, run, collected, target, budget)
+    per_route = {"route": job.route.name, "kind": target.kind}
+    elapsed_ms = (time.monotonic() - started) * 1000
+    emit("WriteBackDuration", elapsed_ms, per_route, unit=MetricUnit.Milliseconds, job_id=job.id)
+    if not outcome.get("more"):
+        # Counted once, when the target is done (a write-back spans invocations; `written` is cumulative).
+        per_target = {**per_route, "target": target.name}
+        emit("CasesWritten", int(outcome.get("written") or 0), per_target, job_id=job.id)
+        emit("CasesUnmatched", int(outcome.get("unmatched") or 0), per_target, job_id=job.id)
+    return outcome
+
+
+def _write(job: Job, run: RunRef, collected: Mapping[str, Any], target: Target, budget: Budget) -> dict[str, Any]:
     if isinstance(target, TestsigmaTmTarget):
         return write_testsigma_tm(job, run, collected, target, budget)
     if isinstance(target, BrowserStackTmTarget):

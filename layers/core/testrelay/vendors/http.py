@@ -24,7 +24,7 @@ from testrelay.errors import (
     VendorThrottled,
     VendorUnavailable,
 )
-from testrelay.observability import logger
+from testrelay.observability import emit, logger
 from testrelay.sync.rate_limit import Announced, Pacer, RateLimited
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
@@ -124,6 +124,7 @@ class VendorSession:
                 return response.json() if response.content else None
             status = response.status_code
             if self.is_throttle(response):
+                emit("VendorThrottles", 1, {"vendor": self.vendor}, rollup=True)
                 delay = _retry_after(response)
                 if delay is None and announced is not None and announced.reset_in is not None:
                     delay = announced.reset_in
@@ -135,6 +136,7 @@ class VendorSession:
                 if last or (delay is not None and waited + delay > self.retry.max_in_call_wait):
                     raise VendorThrottled(self.vendor, f"{what}: throttled (HTTP {status})", status)
                 if delay is not None and self.limiter is not None:
+                    emit("VendorRetries", 1, {"vendor": self.vendor}, rollup=True)
                     logger.info("vendor call retried", vendor=self.vendor, call=what, reason="throttled", delay_s=delay)
                     continue  # the limiter's next acquire waits out the pause
                 waited += self._pause(attempt, delay, what, f"throttled (HTTP {status})")
@@ -156,6 +158,7 @@ class VendorSession:
     def _pause(self, attempt: int, requested: float | None, what: str, why: str) -> float:
         backoff = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1))
         delay = requested if requested is not None else random.uniform(0, backoff)
+        emit("VendorRetries", 1, {"vendor": self.vendor}, rollup=True)
         logger.info("vendor call retried", vendor=self.vendor, call=what, reason=why, delay_s=round(delay, 3))
         self.sleep(delay)
         return delay

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from testrelay.errors import VendorRejected
 from testrelay.models.execution import ExecutionStatus
-from testrelay.vendors.http import VendorSession
+
+if TYPE_CHECKING:  # the routes model imports this module's enums; the webhook never calls a vendor
+    from testrelay.vendors.http import VendorSession
 
 FINISHED_STATUS = "STATUS_COMPLETED"
 
