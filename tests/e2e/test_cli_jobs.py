@@ -209,7 +209,7 @@ def _parked(runtime: LocalRuntime, timeout: float = 30) -> list[dict[str, Any]]:
 
 
 def test_redrive_keeps_each_messages_attributes_and_says_how_it_moved(
-    runtime: LocalRuntime, relay: StackTarget, capsys: pytest.CaptureFixture[str]
+    runtime: LocalRuntime, relay: StackTarget, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     # Given a message no dispatcher can process, carrying an attribute of its sender's
     sqs = runtime.aws.client("sqs")
@@ -232,6 +232,8 @@ def test_redrive_keeps_each_messages_attributes_and_says_how_it_moved(
     done = json.loads(out)
     assert code == 0
     assert (done["method"], done["moved"]) == ("receive and re-send", 1)
+    # And the local runtime's log shows no error for the move-task question moto cannot answer
+    assert "Error on request" not in caplog.text
     # Then the message reached the dispatcher again with its attributes, which parked it once more
     [again] = _parked(runtime)
     assert again["MessageId"] != first["MessageId"]
