@@ -60,6 +60,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/write_back_scale.py --sizes 10000 100000
 	$(BIN)/python bench/shared_budget.py --jobs 2 4 --results 100000 --window 30
 	$(BIN)/python bench/reliability.py --quick
+	$(BIN)/python bench/jobs_listing.py --jobs 2000 10000
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

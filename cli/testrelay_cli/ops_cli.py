@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -12,13 +11,19 @@ from typing import Any
 from testrelay_cli.cli_errors import FAILED, OK, CliError
 from testrelay_cli.cli_output import emit, note
 from testrelay_cli.operations import (
+    MOVE_TASK,
+    Moved,
     enqueue,
     execution_arn,
+    failed_step,
+    failure,
     fire_schedule,
     job_failed,
     job_reason,
     list_jobs,
-    redrive,
+    readable_record,
+    redrive_dlq,
+    reindex_jobs,
     resync_job,
     retry_job,
     show_job,
@@ -28,6 +33,7 @@ from testrelay_cli.operations import (
 from testrelay_cli.progress import follow
 from testrelay_cli.push_cli import add_push_junit
 from testrelay_cli.stack_target import DEFAULT_ROUTES, StackTarget, connect
+from testrelay_cli.time_args import moment
 
 
 def _target(args: argparse.Namespace) -> StackTarget:
@@ -35,20 +41,30 @@ def _target(args: argparse.Namespace) -> StackTarget:
 
 
 def cmd_jobs(args: argparse.Namespace) -> int:
-    jobs = [{**j, "reason": job_reason(j)} for j in list_jobs(_target(args), args.limit)]
+    target = _target(args)
+    if args.reindex:
+        indexed = reindex_jobs(target)
+        text = f"gave {indexed} job(s) recorded before the time index their day: `testrelay jobs` lists them now"
+        emit(args, {"indexed": indexed}, text)
+        return OK
+    found = list_jobs(target, args.limit, since=args.since, before=args.before, note=lambda line: note(args, line))
+    jobs = [{**j, "reason": job_reason(j)} for j in found]
     rows = [
         f"{j['job_id']:<45} {j.get('state', ''):<10} {j.get('route', ''):<20} "
         f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime(int(j.get('created_at', 0))))}  {j.get('summary', '')}"
         + (f"  reason: {j['reason']}" if j["reason"] else "")
         for j in jobs
     ]
+    if len(jobs) == args.limit:
+        rows.append(f"older: testrelay jobs --before {jobs[-1]['job_id']}")
     emit(args, jobs, "\n".join(rows) or "no jobs")
     return OK
 
 
-def _job_lines(job: dict[str, Any]) -> list[str]:
+def _job_lines(job: dict[str, Any], failed: dict[str, Any] | None) -> list[str]:
     run = job.get("testsigma_run") or {}
-    lines = [
+    lines = [failed["summary"]] if failed else []
+    lines += [
         f"job       {job['job_id']} ({job.get('kind')}, route {job.get('route')})",
         f"state     {job.get('state')} (attempt {job.get('attempt', 1)})",
         f"from      {job.get('provider')} {job.get('repository')} {job.get('commit_sha', '')} "
@@ -63,12 +79,6 @@ def _job_lines(job: dict[str, Any]) -> list[str]:
             f"{outcome.get('unmatched', 0)} unmatched, run {outcome.get('run_id') or '-'}"
             + (f"; reason: {reason}" if reason else "")
         )
-    if job.get("error"):
-        lines.append(f"error     {job['error']}")
-    if job.get("state") == "dispatch_failed" and job.get("dispatch_error"):
-        lines.append(f"error     could not start: {job['dispatch_error']}")
-    if job_failed(job):
-        lines.append(f"retry     testrelay retry {job['job_id']}  (resumes from its checkpoints)")
     return lines
 
 
@@ -77,10 +87,13 @@ def cmd_job(args: argparse.Namespace) -> int:
     job = show_job(target, args.job_id)
     if job is None:
         raise CliError(f"no job {args.job_id!r} in {target.name}: `testrelay jobs` lists the recent ones")
-    failed = job_failed(job)
-    reason = job_reason(job)
+    failed = failure(job, failed_step(target, job)) if job_failed(job) else None
+    # The headline first: why it failed and what to do, in one line; the record's details after it.
     # Exits non-zero when the job or any target failed; the JSON then carries `error` like every failure.
-    emit(args, {**job, "reason": reason, **({"error": reason} if failed else {})}, "\n".join(_job_lines(job)))
+    answer = readable_record(job) | {"reason": job_reason(job)}
+    if failed:
+        answer |= {"error": answer["reason"] or failed["reason"], "failure": failed}
+    emit(args, answer, "\n".join(_job_lines(job, failed)))
     return FAILED if failed else OK
 
 
@@ -179,16 +192,28 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_redrive(args: argparse.Namespace) -> int:
-    def show(moved: Any) -> None:
-        if not args.json:
-            verb = "would move" if args.dry_run else "moved"
-            print(f"{verb} {moved.job_id} (route {moved.route}, received {moved.receive_count} times): {moved.reason}")
+    def show(message: Moved) -> None:
+        verb = "would move" if args.dry_run else "moving"
+        seen = f"route {message.route}, received {message.receive_count} times"
+        note(args, f"{verb} {message.job_id} ({seen}): {message.reason}")
 
-    moved = redrive(_target(args), dry_run=args.dry_run, emit=show)
-    if args.json:
-        print(json.dumps([asdict(m) for m in moved], indent=2))
-    elif not moved:
-        print("the DLQ is empty")
+    result = redrive_dlq(_target(args), dry_run=args.dry_run, emit=show, progress=lambda line: note(args, line))
+    unseen = result.in_dlq - len(result.messages)
+    if args.dry_run:
+        text = f"the DLQ holds {result.in_dlq} message(s)" if result.in_dlq else "the DLQ is empty"
+        if unseen > 0:
+            text += f"; {len(result.messages)} shown (the others stay unseen without hiding them); all would move"
+    elif not result.method:
+        text = "the DLQ is empty"
+    else:
+        how = (
+            "with SQS's message move task (bodies and attributes kept)"
+            if result.method == MOVE_TASK
+            else "by receiving and re-sending each (this endpoint has no message move task; bodies, "
+            "message attributes and trace header kept)"
+        )
+        text = f"moved {result.moved} message(s) to the jobs queue {how}"
+    emit(args, asdict(result), text)
     return OK
 
 
@@ -229,6 +254,11 @@ def add_commands(commands: Any) -> None:
     jobs = commands.add_parser("jobs", help="list recent jobs from the ledger")
     stack_options(jobs)
     jobs.add_argument("--limit", type=_positive, default=20, help="how many (default: %(default)s)")
+    jobs.add_argument("--since", type=moment, help="only jobs created since: 24h, 7d, 2026-12-01, 2026-12-01T08:00Z")
+    jobs.add_argument("--before", metavar="JOB_ID", help="only jobs older than this one (the next page)")
+    jobs.add_argument(
+        "--reindex", action="store_true", help="once after upgrading: give jobs recorded before the time index its key"
+    )
     jobs.set_defaults(run=cmd_jobs)
 
     job = commands.add_parser("job", help="one job: state, Testsigma run, targets, counts, errors")
@@ -257,7 +287,9 @@ def add_commands(commands: Any) -> None:
 
     redrive_parser = commands.add_parser("redrive", help="move DLQ messages back to the jobs queue")
     stack_options(redrive_parser)
-    redrive_parser.add_argument("--dry-run", action="store_true", help="only show what would move")
+    redrive_parser.add_argument(
+        "--dry-run", action="store_true", help="only list what would move (peeks: consumes nothing)"
+    )
     redrive_parser.set_defaults(run=cmd_redrive)
 
     add_push_junit(commands)

@@ -57,14 +57,14 @@ def new_events(sfn: Any, execution_arn: str, after: int) -> list[dict[str, Any]]
     """The history events with an id above `after`, oldest first, however long the history (a page holds
     at most 1,000). Read newest first, so a poll of a long execution reads one page, not all of them."""
     fresh: list[dict[str, Any]] = []
-    for page in _history_pages(sfn, execution_arn):
+    for page in history_pages(sfn, execution_arn):
         fresh += [event for event in page if event["id"] > after]
         if any(event["id"] <= after for event in page):
             break  # reached what an earlier look already saw
     return sorted(fresh, key=lambda event: int(event["id"]))
 
 
-def _history_pages(sfn: Any, execution_arn: str) -> Iterator[list[dict[str, Any]]]:
+def history_pages(sfn: Any, execution_arn: str) -> Iterator[list[dict[str, Any]]]:
     token: dict[str, str] = {}
     while True:
         page = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000, reverseOrder=True, **token)

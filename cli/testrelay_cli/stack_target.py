@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
+from botocore.config import Config
 
 from testrelay_cli.cli_errors import CliError
 
@@ -57,10 +58,15 @@ class StackTarget:
             }
         return options
 
-    def client(self, service: str) -> Any:
-        if service not in self._clients:
-            self._clients[service] = boto3.client(service, **self._options())
-        return self._clients[service]
+    def client(self, service: str, single_attempt: bool = False) -> Any:
+        """A client of the stack's; `single_attempt` for a probe whose failure is an answer, not a hiccup."""
+        key = f"{service}:once" if single_attempt else service
+        if key not in self._clients:
+            options = self._options()
+            if single_attempt:
+                options["config"] = Config(retries={"total_max_attempts": 1, "mode": "standard"})
+            self._clients[key] = boto3.client(service, **options)
+        return self._clients[key]
 
     def resource(self, service: str) -> Any:
         key = f"resource:{service}"

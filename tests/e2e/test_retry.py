@@ -104,7 +104,10 @@ def test_a_job_whose_target_failed_resumes_the_same_test_management_run(
     [first_run_id] = tm_run_cases(runtime)
     code, out, _ = cli(capsys, "job", job.id)
     assert code == 1
-    assert f"retry     testrelay retry {job.id}" in out
+    assert out.splitlines()[0] == (
+        f"{job.id} failed at WriteBack: {ledger(runtime).get_job(job.id)['error']}; "
+        f"fix the cause, then `testrelay retry {job.id}` (resumes from its checkpoints)"
+    )
     # When the vendor is back and the job is retried
     runtime.sandbox.set_faults()
     code, out, _ = cli(capsys, "retry", job.id, "--wait")
@@ -192,7 +195,7 @@ def test_a_poison_message_rests_in_the_dlq_with_its_reason_and_redrive_shows_it(
     # Then both rest in the DLQ after one receive each (parked, not looped), and redrive names each reason
     code, out, _ = cli(capsys, "redrive", "--dry-run", "--json")
     assert code == 0
-    listed = {m["job_id"]: m for m in json.loads(out)}
+    listed = {m["job_id"]: m for m in json.loads(out)["messages"]}
     assert set(listed) == {"x", "gone-job"}
     assert listed["x"]["reason"].startswith("not a job or retry request: ")
     assert "schema_version" in listed["x"]["reason"]

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from testrelay.aws.ledger import DAY_KEY, TIME_INDEX
 from testrelay.ci.registry import PROVIDERS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -328,7 +329,20 @@ def test_ledger_table(resources: dict[str, Any]) -> None:
         {"AttributeName": "pk", "KeyType": "HASH"},
         {"AttributeName": "sk", "KeyType": "RANGE"},
     ]
-    assert {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]} == {"pk": "S", "sk": "S"}
+    assert {a["AttributeName"]: a["AttributeType"] for a in props["AttributeDefinitions"]} == {
+        "pk": "S",
+        "sk": "S",
+        "jobs_day": "S",
+        "created_at": "N",
+    }
+    # `testrelay jobs` queries job items by day instead of scanning; keys only, so updates skip the index
+    [index] = props["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == TIME_INDEX
+    assert index["KeySchema"] == [
+        {"AttributeName": DAY_KEY, "KeyType": "HASH"},
+        {"AttributeName": "created_at", "KeyType": "RANGE"},
+    ]
+    assert index["Projection"] == {"ProjectionType": "KEYS_ONLY"}
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
 

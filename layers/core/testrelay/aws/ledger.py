@@ -16,6 +16,15 @@ from testrelay.aws.clients import resource
 from testrelay.models.job import Job
 
 RETENTION_SECONDS = 90 * 24 * 3600
+# The ledger's time index (template.yaml, LedgerTable): each job item carries its UTC creation day, so the
+# recent jobs are a query per day, newest first, not a scan of the table. Target items stay out of it.
+TIME_INDEX = "JobsByDay"
+DAY_KEY = "jobs_day"
+
+
+def job_day(created_at: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(created_at))
+
 
 # Where a job can be run again from (`testrelay retry`): it ended without writing every result, or never started.
 RETRYABLE_STATES = ("failed", "partial", "timed_out", "dispatch_failed")
@@ -88,6 +97,7 @@ class Ledger:
             "created_at": now,
             "updated_at": now,
             "expires_at": now + RETENTION_SECONDS,
+            DAY_KEY: job_day(now),
         }
         try:
             self.table.put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
