@@ -12,6 +12,7 @@ from testrelay.models.job import Job
 from testrelay.observability import logger
 from testrelay.relay import services
 from testrelay.relay.ci_report import post_ci_status
+from testrelay.relay.end_events import announce_end
 from testrelay.vendors.github import CommitState
 
 # GitHub refuses longer commit status descriptions; the ledger keeps every target's full outcome.
@@ -139,6 +140,15 @@ def report_to_ci(
         summary=description,
         run_url=run.url,
     )
+    announce_end(
+        job,
+        end,
+        outcome=state,
+        run=run.model_dump(),
+        counts=counts.model_dump(),
+        targets=outcomes,
+        reason=_targets_reason(outcomes) if end != "reported" else None,
+    )
     return {"state": state, "description": description, "posted": posted, "run_url": run.url, "job_state": end}
 
 
@@ -168,4 +178,5 @@ def record_failure(job: Job, run: Mapping[str, Any] | None, error: Mapping[str, 
         job.id, state=end, error=reason, run_url=run_url, ci_run_url=job.event.run_url, ci_status_posted=posted
     )
     logger.error("job failed", job_id=job.id, reason=reason, run_url=run_url)
+    announce_end(job, end, outcome="error", run=run, reason=reason, from_failure_path=True)
     return {"state": end, "reason": reason, "posted": posted}
