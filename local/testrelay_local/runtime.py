@@ -19,6 +19,7 @@ from testrelay.routing import load_routes
 from testrelay.settings import get_settings
 from testrelay_local.cfn_template import load_template
 from testrelay_local.environment import environment
+from testrelay_local.event_router import EventRouter
 from testrelay_local.functions import ROOT, load_handler
 from testrelay_local.http_front import HttpFront
 from testrelay_local.lambda_containers import ContainerPool
@@ -140,6 +141,7 @@ class LocalRuntime:
         self._env: Any = None
         self._front: HttpFront | None = None
         self._poller: SqsPoller | None = None
+        self.router: EventRouter | None = None
         self._containers = dict(containers or {})
         self.pools: dict[str, ContainerPool] = {}
 
@@ -197,6 +199,10 @@ class LocalRuntime:
             self.aws.client("sqs"), self.outputs["JobsQueueUrl"], load_handler("functions/dispatch")
         )
         self._poller.start()
+        self.router = EventRouter(
+            self.aws.client("events"), self.aws.client("sqs"), stack.functions, handlers, self.aws.account_id
+        )
+        self.router.start()
         self._front = HttpFront(load_handler("functions/webhook"), port=self._port)
         self._front.start()
         return self
@@ -206,6 +212,8 @@ class LocalRuntime:
             self._front.stop()
         if self._poller is not None:
             self._poller.stop()
+        if self.router is not None:
+            self.router.stop()
         for pool in self.pools.values():
             pool.stop()
         self.aws.stop()
