@@ -31,6 +31,7 @@ FUNCTIONS = {
     "WriteBackFunction": ("write_back", 900),
     "ReportToCiFunction": ("report_to_ci", 30),
     "RecordFailureFunction": ("record_failure", 30),
+    "BusEventsFunction": ("bus_events", 15),
 }
 TASK_FUNCTIONS = [
     "TriggerPlanFunction",

@@ -34,6 +34,7 @@ from testrelay.settings import get_settings
 CODEBUILD = codebuild.CodeBuildEvents()
 CODEPIPELINE = codepipeline.CodePipelineEvents()
 REQUEST_PROVIDER = "eventbridge"
+_ENVELOPE = ("id", "source", "detail-type", "account", "region", "time")
 
 
 def receive_bus_event(event: Any) -> dict[str, Any]:
@@ -118,7 +119,12 @@ def _park(event: Any, reason: str) -> dict[str, Any]:
     try:
         body = json.dumps(event, default=str)
     except (ValueError, TypeError, RecursionError):
-        body = repr(event)[:200_000]
+        # Too deep to serialise (the Lambda runtime could not even have parsed it): the envelope says
+        # which event it was, so it can be found and re-sent.
+        envelope = (
+            {k: event.get(k) for k in _ENVELOPE if isinstance(event.get(k), str)} if isinstance(event, Mapping) else {}
+        )
+        body = json.dumps({**envelope, "detail": "(not kept: nested too deeply to store)"})
     body = body.encode("utf-8", "backslashreplace").decode("utf-8")
     detail_type = event.get("detail-type") if isinstance(event, Mapping) else None
     attributes = {"detail_type": {"StringValue": printable(detail_type)}} if isinstance(detail_type, str) else None
