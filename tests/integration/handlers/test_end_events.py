@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -26,7 +25,7 @@ OUTCOME = {"target": "patient-portal", "kind": "testsigma_tm", "status": "writte
 
 
 @pytest.fixture
-def observed(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:  # noqa: F811
+def observed(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> str:  # noqa: F811
     """The stack's bus, with a rule that copies every testrelay event to a queue."""
     events, sqs = boto3.client("events"), boto3.client("sqs")
     events.create_event_bus(Name="testrelay-bus")
@@ -35,7 +34,7 @@ def observed(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:  #
     events.put_rule(Name="all", EventBusName="testrelay-bus", EventPattern=json.dumps({"source": ["testrelay"]}))
     events.put_targets(Rule="all", EventBusName="testrelay-bus", Targets=[{"Id": "q", "Arn": arn}])
     monkeypatch.setenv("EVENT_BUS_NAME", "testrelay-bus")
-    yield url
+    return url
 
 
 def _job() -> Job:
