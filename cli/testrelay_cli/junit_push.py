@@ -16,9 +16,8 @@ from typing import Any, BinaryIO
 
 import requests
 
-from testrelay_local.cli_errors import FAILED, CliError
-from testrelay_local.runtime import LOCAL_WEBHOOK_SECRET
-from testrelay_local.stack_target import read_local_state
+from testrelay_cli.cli_errors import FAILED, CliError
+from testrelay_cli.stack_target import LOCAL_WEBHOOK_SECRET, read_local_state
 
 DIRECT_LIMIT = 6 * 1024 * 1024
 CHUNK = 256 * 1024

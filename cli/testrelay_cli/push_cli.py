@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from testrelay_local.cli_errors import OK, CliError
-from testrelay_local.cli_output import emit, readable
-from testrelay_local.junit_push import DIRECT_LIMIT, push_junit
-from testrelay_local.junit_push import local_defaults as local_push_defaults
-from testrelay_local.stack_target import connect
+from testrelay_cli.cli_errors import OK, CliError
+from testrelay_cli.cli_output import emit, readable
+from testrelay_cli.junit_push import DIRECT_LIMIT, push_junit
+from testrelay_cli.junit_push import local_defaults as local_push_defaults
+from testrelay_cli.stack_target import connect
 
 
 def cmd_push_junit(args: argparse.Namespace) -> int:
