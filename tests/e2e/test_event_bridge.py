@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 
 from testrelay.models.job import job_id_for
+from testrelay_cli.cli import main
+from testrelay_cli.stack_target import write_local_state
 from testrelay_local.runtime import LocalRuntime
 from tests.support import EVENTS, ledger, tm_run_cases, wait_for_execution
 
@@ -244,3 +246,41 @@ def _pipeline(role_arn: str) -> dict[str, Any]:
             },
         ],
     }
+
+
+@pytest.fixture
+def relay(runtime: LocalRuntime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LocalRuntime:
+    """The runtime, found by the CLI as a running `testrelay local` is found."""
+    state = tmp_path / "local.json"
+    write_local_state(runtime.aws.endpoint_url, runtime.outputs, runtime.webhook_url("github"), path=state)
+    monkeypatch.setenv("TESTRELAY_LOCAL_STATE", str(state))
+    return runtime
+
+
+def test_testrelay_request_puts_one_request_and_a_repeat_names_the_same_job(
+    relay: LocalRuntime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # When an operator asks for a run of a commit with a key
+    argv = ["request", "--route", "requested", "--key", "cli-7", "--repository", "acme/shop", "--sha", SHA]
+    assert main([*argv, "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    # Then the job it names runs, once
+    assert document["job_id"] == _request_job(relay, "cli-7")
+    assert wait_for_execution(relay, document["job_id"])["status"] == "SUCCEEDED"
+    # And asking again with the same key names the same job and starts nothing
+    assert main(argv) == 0
+    assert document["job_id"] in capsys.readouterr().out
+    time.sleep(1.0)
+    assert relay.sandbox is not None
+    assert len(relay.sandbox.state()["testsigma"]["runs"]) == 1
+
+
+def test_testrelay_request_refuses_a_bad_option_in_one_line(
+    relay: LocalRuntime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["request", "--route", "requested", "--sha", "not-a-commit"]) == 2
+    _, err = capsys.readouterr()
+    assert err.startswith("testrelay: --sha: String should match pattern")
+    assert len(err.strip().splitlines()) == 1
+    assert main(["request", "--route", "requested", "--key", "has space", "--json"]) == 2
+    assert json.loads(capsys.readouterr().out)["error"].startswith("--key: ")

@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from testrelay.models.ci_event import Text, Url
 
 REQUEST_DETAIL_TYPE = "Test Run Requested"
+# The provider of a requested job's CiEvent (routes can name it; job ids derive from it).
+REQUEST_PROVIDER = "eventbridge"
 FINISHED = "Test Run Finished"
 FAILED = "Test Run Failed"
 TIMED_OUT = "Test Run Timed Out"

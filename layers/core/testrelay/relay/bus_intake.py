@@ -24,7 +24,7 @@ from testrelay.ci import codebuild, codepipeline
 from testrelay.ci.base import Ignored, string
 from testrelay.ci.boundary import printable
 from testrelay.errors import InvalidPayload
-from testrelay.models.bus_events import REQUEST_DETAIL_TYPE, TestRunRequest
+from testrelay.models.bus_events import REQUEST_DETAIL_TYPE, REQUEST_PROVIDER, TestRunRequest
 from testrelay.models.ci_event import CiEvent
 from testrelay.models.job import Job
 from testrelay.observability import logger, metrics
@@ -33,7 +33,6 @@ from testrelay.settings import get_settings
 
 CODEBUILD = codebuild.CodeBuildEvents()
 CODEPIPELINE = codepipeline.CodePipelineEvents()
-REQUEST_PROVIDER = "eventbridge"
 _ENVELOPE = ("id", "source", "detail-type", "account", "region", "time")
 
 
