@@ -156,8 +156,8 @@ def test_a_bad_request_is_parked_with_its_reason(runtime: LocalRuntime, detail: 
 
 
 def test_a_codebuild_build_runs_the_route_of_its_repository(runtime: LocalRuntime, observer: str) -> None:
-    # Given CodeBuild's state change for a GitHub webhook build that succeeded
-    sample = json.loads((EVENTS / "codebuild" / "build-state-change.github-webhook.variant.json").read_text())
+    # Given CodeBuild's state change for a build of a GitHub branch that succeeded
+    sample = json.loads((EVENTS / "codebuild" / "build-state-change.github-branch.variant.json").read_text())
     # When CodeBuild puts it on the default bus
     _put(runtime, "aws.codebuild", sample["detail-type"], sample["detail"], bus="default")
     # Then the aws-native route's job runs for that commit and branch

@@ -11,7 +11,7 @@ import pytest
 
 from testrelay.ci.base import Ignored
 from testrelay.ci.codebuild import CodeBuildEvents
-from testrelay.ci.codepipeline import CodePipelineEvents, source_of
+from testrelay.ci.codepipeline import CodePipelineEvents, has_git_triggers, source_of
 from testrelay.models.ci_event import CiEvent
 from tests.support import EVENTS
 
@@ -43,8 +43,8 @@ def test_the_user_guide_sample_names_its_project_build_and_console_page() -> Non
     assert event.child_pipeline is False
 
 
-def test_a_github_webhook_build_names_repository_branch_and_the_commit_it_built() -> None:
-    event = _codebuild("build-state-change.github-webhook.variant.json")
+def test_a_github_branch_build_names_repository_branch_and_the_commit_it_built() -> None:
+    event = _codebuild("build-state-change.github-branch.variant.json")
     assert (event.repository, event.branch, event.commit_sha) == ("octo-org/octo-repo", "main", SHA)
     assert (event.run_number, event.outcome) == (12, "success")
 
@@ -68,7 +68,7 @@ def test_a_build_a_pipeline_started_is_marked_so_routes_do_not_run_twice() -> No
 def test_the_source_version_says_what_was_asked_for(
     version: str, branch: str | None, tag: str | None, pull_request: str | None, commit: str | None
 ) -> None:
-    sample = _sample("codebuild", "build-state-change.github-webhook.variant.json")
+    sample = _sample("codebuild", "build-state-change.github-branch.variant.json")
     info = sample["detail"]["additional-information"]
     info["source-version"] = version
     del info["resolved-source-version"]
@@ -82,7 +82,7 @@ def test_the_source_version_says_what_was_asked_for(
     [("FAILED", "failure"), ("STOPPED", "cancelled"), ("FAULT", "error"), ("TIMED_OUT", "timed_out")],
 )
 def test_build_statuses_map_to_the_outcome_vocabulary(status: str, outcome: str) -> None:
-    sample = _sample("codebuild", "build-state-change.github-webhook.variant.json")
+    sample = _sample("codebuild", "build-state-change.github-branch.variant.json")
     sample["detail"]["build-status"] = status
     event = CodeBuildEvents().normalise(sample)
     assert isinstance(event, CiEvent)
@@ -90,7 +90,7 @@ def test_build_statuses_map_to_the_outcome_vocabulary(status: str, outcome: str)
 
 
 def test_a_codecommit_source_is_named_by_its_repository() -> None:
-    sample = _sample("codebuild", "build-state-change.github-webhook.variant.json")
+    sample = _sample("codebuild", "build-state-change.github-branch.variant.json")
     sample["detail"]["additional-information"]["source"] = {
         "type": "CODECOMMIT",
         "location": "https://git-codecommit.eu-west-1.amazonaws.com/v1/repos/shop",
@@ -158,6 +158,55 @@ def test_a_finished_execution_takes_commit_and_branch_from_the_api() -> None:
         "https://us-west-2.console.aws.amazon.com/codesuite/codepipeline/pipelines/shop-pipeline/executions/"
         "e3f3f7a2-1c4b-4d7e-9a51-2b1c3d4e5f60/timeline?region=us-west-2"
     )
+
+
+# ListActionExecutions' record of the source action of an execution a V2 trigger started for another
+# branch (the output variables the CodeStarSourceConnection action documents).
+ACTION_EXECUTIONS = [
+    {
+        "pipelineExecutionId": "e3f3f7a2-1c4b-4d7e-9a51-2b1c3d4e5f60",
+        "stageName": "Source",
+        "actionName": "Source",
+        "status": "Succeeded",
+        "input": {
+            "actionTypeId": {
+                "category": "Source",
+                "owner": "AWS",
+                "provider": "CodeStarSourceConnection",
+                "version": "1",
+            },
+            "configuration": {"FullRepositoryId": "octo-org/octo-repo", "BranchName": "main"},
+        },
+        "output": {
+            "outputVariables": {
+                "BranchName": "feature/pay",
+                "CommitId": "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c",
+                "FullRepositoryName": "octo-org/octo-repo",
+                "ProviderType": "GitHub",
+            }
+        },
+    },
+    {"stageName": "Build", "actionName": "Build", "input": {"actionTypeId": {"category": "Build"}}, "output": {}},
+]
+
+
+def test_a_triggered_execution_takes_the_branch_its_source_action_took() -> None:
+    pipeline = {
+        **PIPELINE,
+        "triggers": [
+            {
+                "providerType": "CodeStarSourceConnection",
+                "gitConfiguration": {"sourceActionName": "Source", "push": [{"branches": {"includes": ["feature/*"]}}]},
+            }
+        ],
+    }
+    assert has_git_triggers(pipeline)
+    assert not has_git_triggers(PIPELINE)
+    event = CodePipelineEvents().normalise(
+        _sample("codepipeline", "pipeline-execution-succeeded.variant.json"), EXECUTION, pipeline, ACTION_EXECUTIONS
+    )
+    assert isinstance(event, CiEvent)
+    assert (event.branch, event.commit_sha) == ("feature/pay", "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c")
 
 
 def test_without_the_api_the_pipeline_stands_for_the_repository() -> None:

@@ -48,7 +48,11 @@ def test_failed_invocations_and_parked_events_reach_the_events_dlq(bus_function:
 
 def test_the_bus_function_may_read_pipelines_and_nothing_more(bus_function: dict[str, Any]) -> None:
     [pipeline] = [s for s in statements(bus_function["Policies"]) if s.get("Sid") == "PipelineSource"]
-    assert sorted(pipeline["Action"]) == ["codepipeline:GetPipeline", "codepipeline:GetPipelineExecution"]
+    assert sorted(pipeline["Action"]) == [
+        "codepipeline:GetPipeline",
+        "codepipeline:GetPipelineExecution",
+        "codepipeline:ListActionExecutions",
+    ]
 
 
 @pytest.mark.parametrize("name", ["ReportToCiFunction", "RecordFailureFunction"])

@@ -24,6 +24,25 @@ class LookupUnavailable(Exception):
     """CodePipeline could not answer now (throttled, unreachable): the invocation fails and is retried."""
 
 
+def action_executions(pipeline: str, execution_id: str) -> list[Any] | None:
+    """ListActionExecutions' `actionExecutionDetails` of one execution (first page: the source actions
+    run first), or None when CodePipeline refuses it for good."""
+    try:
+        answer = client("codepipeline").list_action_executions(
+            pipelineName=pipeline, filter={"pipelineExecutionId": execution_id}, maxResults=100
+        )
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in _FINAL:
+            logger.warning("CodePipeline look-up refused; the event is normalised without it", code=code)
+            return None
+        raise LookupUnavailable(f"CodePipeline {code or 'error'}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise LookupUnavailable(f"CodePipeline unreachable: {exc}") from exc
+    details = answer.get("actionExecutionDetails")
+    return details if isinstance(details, list) else None
+
+
 def execution_and_pipeline(pipeline: str, execution_id: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
     """GetPipelineExecution's `pipelineExecution` and GetPipeline's `pipeline` (at the execution's
     version), each None when CodePipeline refuses it for good."""

@@ -7,8 +7,11 @@ STOPPED, STOPPING, CANCELED, SUPERSEDED, RESUMED), the `execution-trigger` (`tri
 caller fetches: GetPipelineExecution (`artifactRevisions[].revisionId` is the commit of a Git source,
 `revisionUrl` its page) and GetPipeline (the source action's `configuration`: `FullRepositoryId` and
 `BranchName` for CodeStarSourceConnection, `RepositoryName` and `BranchName` for CodeCommit, `Owner`,
-`Repo` and `Branch` for the GitHub version 1 action). Either answer may be missing (no permission, a
-deleted pipeline): the event is then normalised with what it says itself.
+`Repo` and `Branch` for the GitHub version 1 action). A V2 pipeline with Git `triggers` runs for
+whichever branch a trigger's filter lets in, so its configured branch is not the execution's: for
+those, ListActionExecutions' source action `outputVariables` (`BranchName`, `CommitId`,
+`FullRepositoryName` / `RepositoryName`) say what the execution really took. Any answer may be missing
+(no permission, a deleted pipeline): the event is then normalised with what the others say.
 """
 
 from __future__ import annotations
@@ -47,8 +50,10 @@ class CodePipelineEvents:
         event: Mapping[str, Any],
         execution: Mapping[str, Any] | None = None,
         pipeline: Mapping[str, Any] | None = None,
+        action_executions: list[Any] | None = None,
     ) -> CiEvent | Ignored:
-        """`execution`: GetPipelineExecution's `pipelineExecution`; `pipeline`: GetPipeline's `pipeline`."""
+        """`execution`: GetPipelineExecution's `pipelineExecution`; `pipeline`: GetPipeline's `pipeline`;
+        `action_executions`: ListActionExecutions' `actionExecutionDetails` for the execution."""
         detail = event.get("detail")
         if not isinstance(detail, Mapping):
             raise InvalidPayload("field 'detail' must be an object")
@@ -57,7 +62,7 @@ class CodePipelineEvents:
             return Ignored(reason=f"CodePipeline execution is {state}, not finished", event=DETAIL_TYPE)
         name = string(detail, "pipeline", required=True) or ""
         execution_id = string(detail, "execution-id", required=True) or ""
-        source = source_of(execution or {}, pipeline or {})
+        source = source_of(execution or {}, pipeline or {}, action_executions or [])
         region = text(event, "region") or ""
         return CiEvent(
             provider=self.name,
@@ -75,8 +80,19 @@ class CodePipelineEvents:
         )
 
 
-def source_of(execution: Mapping[str, Any], pipeline: Mapping[str, Any]) -> dict[str, str]:
-    """Repository, branch and commit of the execution's first Git source, from the two API answers."""
+def has_git_triggers(pipeline: Mapping[str, Any]) -> bool:
+    """A V2 pipeline whose Git triggers choose the branch per execution (ListActionExecutions needed)."""
+    triggers = pipeline.get("triggers")
+    return isinstance(triggers, list) and any(isinstance(t, Mapping) and t.get("gitConfiguration") for t in triggers)
+
+
+def source_of(
+    execution: Mapping[str, Any], pipeline: Mapping[str, Any], action_executions: list[Any] | None = None
+) -> dict[str, str]:
+    """Repository, branch and commit of the execution's first Git source, from the API answers."""
+    taken = _taken_source(action_executions or [])
+    if taken:
+        return taken
     found: dict[str, str] = {}
     revisions = execution.get("artifactRevisions")
     for revision in revisions if isinstance(revisions, list) else []:
@@ -99,6 +115,30 @@ def source_of(execution: Mapping[str, Any], pipeline: Mapping[str, Any]) -> dict
                 found["branch"] = branch
             break
     return found
+
+
+def _taken_source(details: list[Any]) -> dict[str, str]:
+    """What the execution's Git source action output (its variables), the first one that names a commit."""
+    for detail in details:
+        if not isinstance(detail, Mapping) or text(detail, "input.actionTypeId.category") != "Source":
+            continue
+        variables = (
+            detail.get("output", {}).get("outputVariables") if isinstance(detail.get("output"), Mapping) else None
+        )
+        if not isinstance(variables, Mapping):
+            continue
+        commit = text(variables, "CommitId")
+        if not commit or not _COMMIT.match(commit):
+            continue
+        found = {"commit": commit}
+        repository = text(variables, "FullRepositoryName", "RepositoryName")
+        branch = text(variables, "BranchName")
+        if repository:
+            found["repository"] = repository
+        if branch:
+            found["branch"] = branch
+        return found
+    return {}
 
 
 def _source_actions(pipeline: Mapping[str, Any]) -> list[Mapping[str, Any]]:

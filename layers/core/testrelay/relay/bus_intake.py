@@ -18,7 +18,7 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
-from testrelay.aws.codepipeline import execution_and_pipeline
+from testrelay.aws.codepipeline import action_executions, execution_and_pipeline
 from testrelay.aws.queue import park, send_jobs
 from testrelay.ci import codebuild, codepipeline
 from testrelay.ci.base import Ignored, string
@@ -91,7 +91,13 @@ def _pipeline_event(event: Mapping[str, Any]) -> CiEvent | Ignored:
     if isinstance(first, Ignored):
         return first  # a running execution: no look-up needed
     execution, pipeline = execution_and_pipeline(first.pipeline_name, first.pipeline_id or "")
-    return CODEPIPELINE.normalise(event, execution, pipeline)
+    # Only a pipeline whose triggers pick the branch needs the actions' own record of what they took.
+    actions = (
+        action_executions(first.pipeline_name, first.pipeline_id or "")
+        if pipeline and codepipeline.has_git_triggers(pipeline)
+        else None
+    )
+    return CODEPIPELINE.normalise(event, execution, pipeline, actions)
 
 
 def _route(parsed: CiEvent | Ignored) -> dict[str, Any]:
