@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from testrelay.aws.clients import client
 from testrelay.observability import logger
@@ -37,6 +37,10 @@ def action_executions(pipeline: str, execution_id: str) -> list[Any] | None:
             logger.warning("CodePipeline look-up refused; the event is normalised without it", code=code)
             return None
         raise LookupUnavailable(f"CodePipeline {code or 'error'}: {exc}") from exc
+    except ParamValidationError as exc:
+        # The event's own names are not valid API parameters (an empty pipeline name): no repeat helps.
+        logger.warning("CodePipeline look-up impossible for this event", error=str(exc)[:300])
+        return None
     except BotoCoreError as exc:
         raise LookupUnavailable(f"CodePipeline unreachable: {exc}") from exc
     details = answer.get("actionExecutionDetails")
@@ -69,6 +73,10 @@ def _call(operation: Any, key: str, **arguments: Any) -> dict[str, Any] | None:
             logger.warning("CodePipeline look-up refused; the event is normalised without it", code=code)
             return None
         raise LookupUnavailable(f"CodePipeline {code or 'error'}: {exc}") from exc
+    except ParamValidationError as exc:
+        # The event's own names are not valid API parameters (an empty pipeline name): no repeat helps.
+        logger.warning("CodePipeline look-up impossible for this event", error=str(exc)[:300])
+        return None
     except BotoCoreError as exc:
         raise LookupUnavailable(f"CodePipeline unreachable: {exc}") from exc
     value = answer.get(key)
