@@ -13,6 +13,7 @@ from testrelay.observability import logger
 from testrelay.relay import services
 from testrelay.relay.ci_report import post_ci_status
 from testrelay.relay.end_events import announce_end
+from testrelay.relay.shards import missing_note
 from testrelay.vendors.github import CommitState
 
 # GitHub refuses longer commit status descriptions; the ledger keeps every target's full outcome.
@@ -116,6 +117,10 @@ def report_to_ci(
     counts = RunCounts.model_validate(collected.get("counts") or {})
     outcomes = [_with_checkpoint(job, o) for o in outcomes]
     state, description = summarise(counts, outcomes)
+    missing = missing_note(job)
+    if missing:
+        # Shards that never arrived are results not written: the status must not read as a clean run.
+        state, description = "error", f"results not written: {missing}; {description}"[:DESCRIPTION_LIMIT]
     posted = post_ci_status(job, state, description, run.url)
     end = job_state(outcomes)
     services.ledger().update_job(
@@ -147,7 +152,15 @@ def report_to_ci(
         run=run.model_dump(),
         counts=counts.model_dump(),
         targets=outcomes,
-        reason=_targets_reason(outcomes) if end != "reported" else None,
+        reason="; ".join(
+            part
+            for part in (
+                f"results not written: {missing}" if missing else "",
+                _targets_reason(outcomes) if end != "reported" else "",
+            )
+            if part
+        )
+        or None,
     )
     return {"state": state, "description": description, "posted": posted, "run_url": run.url, "job_state": end}
 
