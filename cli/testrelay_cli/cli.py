@@ -16,6 +16,7 @@ from testrelay_cli.cli_errors import CANNOT, INTERNAL, INTERRUPTED, OK, CliError
 from testrelay_cli.cli_output import emit
 from testrelay_cli.doctor import add_doctor_command
 from testrelay_cli.ops_cli import add_commands
+from testrelay_cli.request_cli import add_request
 from testrelay_cli.stack_target import DEFAULT_ROUTES
 
 # Packages that add commands (the local runtime's `local`, `demo`, ...) name a `add_commands(commands)`
@@ -74,6 +75,7 @@ def parser() -> argparse.ArgumentParser:
         extension.load()(commands)
     add_commands(commands)
     add_doctor_command(commands)
+    add_request(commands)
 
     routes = commands.add_parser("routes", help="routes file tools")
     routes_commands = routes.add_subparsers(dest="routes_command", required=True)

@@ -20,6 +20,7 @@ from testrelay_cli.vendor_endpoints import VENDOR_KEYS
 from testrelay_cli.vendor_endpoints import Vendors as EnvironmentVendors
 from testrelay_local.cfn_template import load_template
 from testrelay_local.environment import environment
+from testrelay_local.event_router import EventRouter
 from testrelay_local.functions import ROOT, load_handler
 from testrelay_local.http_front import HttpFront
 from testrelay_local.lambda_containers import ContainerPool
@@ -107,6 +108,7 @@ class LocalRuntime:
         self._env: Any = None
         self._front: HttpFront | None = None
         self._poller: SqsPoller | None = None
+        self.router: EventRouter | None = None
         self._containers = dict(containers or {})
         self.pools: dict[str, ContainerPool] = {}
 
@@ -167,6 +169,10 @@ class LocalRuntime:
             time_scale=self.aws.time_scale,
         )
         self._poller.start()
+        self.router = EventRouter(
+            self.aws.client("events"), self.aws.client("sqs"), stack.functions, handlers, self.aws.account_id
+        )
+        self.router.start()
         self._front = HttpFront(load_handler("functions/webhook"), port=self._port)
         self._front.start()
         return self
@@ -176,6 +182,8 @@ class LocalRuntime:
             self._front.stop()
         if self._poller is not None:
             self._poller.stop()
+        if self.router is not None:
+            self.router.stop()
         for pool in self.pools.values():
             pool.stop()
         self.aws.stop()

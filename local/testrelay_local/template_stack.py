@@ -1,7 +1,7 @@
 """Provisions the resources of template.yaml in a running LocalAws, so the two cannot drift apart.
 
-Created: SQS queues, DynamoDB tables, S3 buckets, Secrets Manager secrets, SAM functions (routed to
-in-process handlers) and SAM state machines (the real ASL, with DefinitionSubstitutions). Every
+Created: SQS queues, DynamoDB tables, S3 buckets, Secrets Manager secrets, EventBridge buses, SAM
+functions (routed to in-process handlers) and SAM state machines (the real ASL, with DefinitionSubstitutions). Every
 other resource type (layers, HTTP APIs, log groups, alarms, bucket policies ...) is skipped on
 purpose: nothing local would use it. A skipped resource still answers Ref (with its override, or its
 logical id) and Fn::GetAtt (with "<logical id>.<attribute>"), so the properties that mention it resolve.
@@ -66,6 +66,9 @@ class ProvisionedFunction:
     environment: Mapping[str, str]
     # The SAM Events of the function, resolved (e.g. the SQS source's queue ARN and batch settings).
     events: Mapping[str, Mapping[str, Any]]
+    # Asynchronous invocations (EventBridge targets): the DeadLetterQueue ARN and the retries before it.
+    dead_letter_arn: str | None = None
+    async_retries: int = 2
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,7 @@ class _Stack:
             "AWS::DynamoDB::Table": self._table,
             "AWS::S3::Bucket": self._bucket,
             "AWS::SecretsManager::Secret": self._secret,
+            "AWS::Events::EventBus": self._event_bus,
             _FUNCTION: self._function,
             _STATE_MACHINE: self._state_machine,
         }
@@ -330,8 +334,17 @@ class _Stack:
             memory_size=memory_size,
             environment=environment,
             events=self._resolver.resolve(properties.get("Events", {})),
+            dead_letter_arn=self._resolver.resolve(properties.get("DeadLetterQueue", {})).get("TargetArn"),
+            async_retries=int(
+                self._resolver.resolve(properties.get("EventInvokeConfig", {})).get("MaximumRetryAttempts", 2)
+            ),
         )
         return _Created(ref=name, attributes={"Arn": arn})
+
+    def _event_bus(self, logical_id: str, properties: Mapping[str, Any]) -> _Created:
+        name = self._resolver.text(properties.get("Name") or self._physical_name(logical_id, max_length=256))
+        arn = str(self._aws.client("events").create_event_bus(Name=name)["EventBusArn"])
+        return _Created(ref=name, attributes={"Arn": arn, "Name": name})
 
     def _state_machine(self, logical_id: str, properties: Mapping[str, Any]) -> _Created:
         name = self._resolver.text(properties.get("Name") or self._physical_name(logical_id, max_length=80))

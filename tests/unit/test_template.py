@@ -33,6 +33,7 @@ FUNCTIONS = {
     "ReportToCiFunction": ("report_to_ci", 30),
     "RecordFailureFunction": ("record_failure", 30),
     "GatherShardsFunction": ("gather_shards", 30),
+    "BusEventsFunction": ("bus_events", 15),
 }
 TASK_FUNCTIONS = [
     "TriggerPlanFunction",

@@ -22,6 +22,10 @@ class Settings(BaseModel):
     routes_file: str | None = None
     webhook_secrets_id: str | None = None
     vendor_secrets_id: str | None = None
+    # The stack's EventBridge bus (Test Run Requested in, Test Run Finished/Failed/Timed Out out), and
+    # where bus events that can never become a job are parked with their reason.
+    event_bus_name: str | None = None
+    events_dlq_url: str | None = None
     testsigma_base_url: str = "https://app.testsigma.com/api/v1"
     testsigma_app_url: str = "https://app.testsigma.com"
     testsigma_tm_base_url: str = "https://test-management.testsigma.com/api/v1"

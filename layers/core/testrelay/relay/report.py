@@ -12,6 +12,7 @@ from testrelay.models.job import Job
 from testrelay.observability import emit, logger
 from testrelay.relay import services
 from testrelay.relay.ci_report import post_ci_status
+from testrelay.relay.end_events import announce_end
 from testrelay.relay.shards import missing_note
 from testrelay.vendors.github import CommitState
 
@@ -145,6 +146,23 @@ def report_to_ci(
         summary=description,
         run_url=run.url,
     )
+    announce_end(
+        job,
+        end,
+        outcome=state,
+        run=run.model_dump(),
+        counts=counts.model_dump(),
+        targets=outcomes,
+        reason="; ".join(
+            part
+            for part in (
+                f"results not written: {missing}" if missing else "",
+                _targets_reason(outcomes) if end != "reported" else "",
+            )
+            if part
+        )
+        or None,
+    )
     return {"state": state, "description": description, "posted": posted, "run_url": run.url, "job_state": end}
 
 
@@ -175,4 +193,5 @@ def record_failure(job: Job, run: Mapping[str, Any] | None, error: Mapping[str, 
     )
     emit("JobsFinished", 1, {"route": job.route.name, "outcome": end}, job_id=job.id)
     logger.error("job failed", job_id=job.id, reason=reason, run_url=run_url)
+    announce_end(job, end, outcome="error", run=run, reason=reason, from_failure_path=True)
     return {"state": end, "reason": reason, "posted": posted}
