@@ -128,8 +128,8 @@ def test_api_5xx_queue_age_dlq_and_vendor_throttling_alarm(resources: dict[str, 
     [age] = _watching(resources, "AWS/SQS", "ApproximateAgeOfOldestMessage")
     assert _dimension(age, "QueueName") == {"Fn::GetAtt": ["JobsQueue", "QueueName"]}
     assert (age["Statistic"], age["Threshold"]) == ("Maximum", 600)
-    [dlq] = _watching(resources, "AWS/SQS", "ApproximateNumberOfMessagesVisible")
-    assert _dimension(dlq, "QueueName") == {"Fn::GetAtt": ["JobsDLQ", "QueueName"]}
+    dlqs = _watching(resources, "AWS/SQS", "ApproximateNumberOfMessagesVisible")
+    assert sorted(_dimension(dlq, "QueueName")["Fn::GetAtt"][0] for dlq in dlqs) == ["EventsDLQ", "JobsDLQ"]
     # The relay's own metric (EMF), on the dimension set that has `service` alone (observability.emit)
     [throttles] = _watching(resources, "TestRelay", "VendorThrottles")
     assert throttles["Dimensions"] == [{"Name": "service", "Value": "testrelay"}]
