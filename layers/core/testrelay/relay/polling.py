@@ -61,8 +61,11 @@ def anchor(run: RunRef, status: ExecutionStatus | None, now: float) -> float:
 def next_look(
     polling: Polling, *, now: float, start: float, deadline_at: float, looks: int, window: float | None
 ) -> float:
-    """Epoch seconds of the next look. `looks`: looks so far (the trigger's answer counts as one);
+    """Epoch seconds of the next look. `looks`: looks so far (the answer of the relay's trigger counts as one);
     `window`: the window start (seconds after `start`), None for backoff."""
+    if looks == 0:
+        # An adopted run nobody has looked at may have finished already.
+        return now
     if polling.mode == "backoff" or window is None:
         planned = now + polling.wait_after(max(0, looks - 1))
     else:

@@ -119,15 +119,10 @@ def first_look_at(job: Job, run: RunRef) -> str:
     now = clock.now()
     if job.kind != "trigger":
         return polling.timestamp(now)
-    window = _window(job)
     settings = job.route.polling
+    deadline = polling.deadline_at(settings, run)
     at = polling.next_look(
-        settings,
-        now=now,
-        start=run.triggered_at,
-        deadline_at=polling.deadline_at(settings, run),
-        looks=1,
-        window=window,
+        settings, now=now, start=run.triggered_at, deadline_at=deadline, looks=1, window=_window(job)
     )
     return polling.timestamp(at)
 
