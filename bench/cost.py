@@ -154,20 +154,14 @@ def metered_handlers(meters: Meters) -> Iterator[None]:
         for logical, resource in resources.items()
         if resource["Type"] == "AWS::Serverless::Function"
     }
-    real_template_handlers = runtime_module.template_handlers
     real_load_handler = runtime_module.load_handler
 
-    def template_handlers(template_path: Path = TEMPLATE) -> dict[str, Any]:
-        return {name: meters.wrap(name, h) for name, h in real_template_handlers(template_path).items()}
-
+    # template_handlers loads each function through this too.
     def load_handler(code_uri: str | Path, handler: str = "app.lambda_handler") -> Any:
         loaded = real_load_handler(code_uri, handler)
         return meters.wrap(by_code.get(str(code_uri).rstrip("/"), str(code_uri)), loaded)
 
-    with (
-        mock.patch.object(runtime_module, "template_handlers", template_handlers),
-        mock.patch.object(runtime_module, "load_handler", load_handler),
-    ):
+    with mock.patch.object(runtime_module, "load_handler", load_handler):
         yield
 
 

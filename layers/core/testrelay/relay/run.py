@@ -148,12 +148,14 @@ def poll_status(job: Job, run: RunRef, previous: dict[str, Any] | None) -> dict[
     status: ExecutionStatus = services.testsigma().status(run.run_id)
     now = clock.now()
     deadline_passed = not status.finished and now > run.triggered_at + settings.deadline_seconds
-    services.ledger().update_job(
-        job.id,
-        state="completed_run" if status.finished else "running",
-        run_status=status.status,
-        run_result=status.result,
-    )
+    if previous is None or (previous.get("status"), previous.get("result")) != (status.status, status.result):
+        # Only a change is written: each write of the job's item costs its size in write units.
+        services.ledger().update_job(
+            job.id,
+            state="completed_run" if status.finished else "running",
+            run_status=status.status,
+            run_result=status.result,
+        )
     looks += 1
     if status.finished:
         _remember_duration(job, run, status, now)
