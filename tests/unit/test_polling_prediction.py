@@ -223,3 +223,13 @@ def test_the_documented_completed_answer_gives_its_duration() -> None:
     # And without `duration`, the end minus the start
     del body["duration"]
     assert testsigma.TestsigmaClient(_Answers(body)).status(302).duration_seconds == 14.0  # type: ignore[arg-type]
+
+
+def test_a_route_names_its_polling_mode_or_gets_predictive() -> None:
+    # Given routes with and without a mode
+    assert Polling().mode == "predictive"
+    assert Polling(mode="backoff").mode == "backoff"
+    # Then a mode or a lag share the relay does not know is refused, naming the key
+    for bad in ({"mode": "sometimes"}, {"max_lag_share": 0}, {"max_lag_share": 2}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            Polling.model_validate(bad)
