@@ -15,8 +15,8 @@ def describe_step(state: str, output: dict[str, Any]) -> str | None:
     try:
         return _describe(state, output)
     except (KeyError, TypeError):
-        # A step whose Catch fired leaves the previous value where its result would be (PollStatus's
-        # `poll` stays the StartPolling seed); the RecordFailure line that follows says why.
+        # A step whose Catch fired leaves the previous value where its result would be (at the first
+        # look PollStatus has none: no `poll`); the RecordFailure line that follows says why.
         return None
 
 

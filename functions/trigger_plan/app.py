@@ -6,9 +6,12 @@ from typing import Any
 
 from testrelay.models.job import Job
 from testrelay.observability import lambda_entry
-from testrelay.relay.run import trigger_plan
+from testrelay.relay.run import first_look_at, trigger_plan
 
 
 @lambda_entry
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return trigger_plan(Job.model_validate(event["job"])).model_dump(mode="json")
+    job = Job.model_validate(event["job"])
+    run = trigger_plan(job)
+    # When the state machine first looks at the run: not part of the run's record, computed afresh.
+    return {**run.model_dump(mode="json"), "first_look_at": first_look_at(job, run)}

@@ -9,18 +9,26 @@ Pinned to moto 5.2.5, where the interpreter sleeps in exactly two places:
   with the computed interval (backoff, MaxDelaySeconds and jitter applied). That module uses
   ``time`` for nothing else, so its ``time`` name is replaced by an object whose ``sleep`` scales.
 Task timeouts and heartbeats are left alone: they bound real work done by the handlers.
+
+A Wait state's Timestamp/TimestampPath becomes seconds in ``Timestamp._get_wait_seconds``
+(.../wait/wait_function/timestamp.py), which subtracts ``datetime.now()``, the host's *local* time,
+from a UTC timestamp and truncates to whole seconds: it is replaced by the UTC difference against
+the clock's ``now`` (the wall clock, or the local runtime's simulated time), in fractional seconds.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import UTC
 from types import SimpleNamespace
 from unittest import mock
 
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp import Timestamp
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.eval.environment import Environment
 
@@ -28,8 +36,9 @@ from moto.stepfunctions.parser.asl.eval.environment import Environment
 class InterpreterClock:
     """Scales the interpreter's sleeps: 0.0 never sleeps, 1.0 sleeps as long as AWS would."""
 
-    def __init__(self, scale: float) -> None:
+    def __init__(self, scale: float, now: Callable[[], float] = time.time) -> None:
         self._scale = _checked(scale)
+        self._now = now
         # Set on shutdown so that executions still sleeping wind down at once.
         self._released = threading.Event()
 
@@ -68,9 +77,18 @@ class InterpreterClock:
         def wait_interval(_wait_function: WaitFunction, env: Environment, wait_seconds: int) -> None:
             clock.wait_state(env, wait_seconds)
 
+        def timestamp_seconds(timestamp: Timestamp, env: Environment) -> float:
+            timestamp.string.eval(env=env)
+            text: str = env.stack.pop()
+            moment = Timestamp._from_timestamp_string(text)
+            if moment is None:
+                raise FailureEventException(timestamp._create_failure_event(env, text))
+            return moment.replace(tzinfo=UTC).timestamp() - clock._now()
+
         self._released.clear()
         with ExitStack() as patches:
             patches.enter_context(mock.patch.object(WaitFunction, "_wait_interval", wait_interval))
+            patches.enter_context(mock.patch.object(Timestamp, "_get_wait_seconds", timestamp_seconds))
             patches.enter_context(mock.patch.object(retrier_decl, "time", SimpleNamespace(sleep=self.sleep)))
             try:
                 yield

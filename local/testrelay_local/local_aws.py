@@ -16,7 +16,7 @@ import threading
 import time
 import urllib.request
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from types import TracebackType
 from typing import Any, Self
@@ -75,10 +75,13 @@ _DUMMY_CODE_ZIP = _dummy_code_zip()
 class LocalAws:
     """moto on 127.0.0.1 with Step Functions execution on and Lambda routed to in-process handlers."""
 
-    def __init__(self, *, time_scale: float = 1.0, region: str = "us-east-1") -> None:
+    def __init__(
+        self, *, time_scale: float = 1.0, region: str = "us-east-1", now: Callable[[], float] = time.time
+    ) -> None:
+        """`now`: the clock Wait timestamps are read against (the local runtime's simulated time)."""
         self.region = region
         self.account_id = ACCOUNT_ID
-        self._clock = InterpreterClock(time_scale)
+        self._clock = InterpreterClock(time_scale, now)
         self._router = LambdaRouter()
         self._endpoint_url: str | None = None
         self._session: Any = None

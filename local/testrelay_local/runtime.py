@@ -4,7 +4,9 @@ an HTTP front for the webhook, a poller for the queue, and the vendor sandbox (o
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Self
 
@@ -26,6 +28,7 @@ from testrelay_local.http_front import HttpFront
 from testrelay_local.lambda_containers import ContainerPool
 from testrelay_local.local_aws import LocalAws
 from testrelay_local.sandbox import Sandbox, SandboxSeed
+from testrelay_local.sim_clock import SimulatedClock
 from testrelay_local.sqs_poller import SqsPoller
 from testrelay_local.template_stack import provision_from_template
 
@@ -88,10 +91,15 @@ class LocalRuntime:
         log_level: str = "WARNING",
         webhook_secret: str = LOCAL_WEBHOOK_SECRET,
         containers: Mapping[str, int] | None = None,
+        simulated_time: bool = False,
     ) -> None:
         """`containers`: functions (logical ids, e.g. `{"WriteBackFunction": 4}`) whose invocations run
         in that many separate worker processes, like Lambda's execution environments, instead of
-        threads of this process (see lambda_containers)."""
+        threads of this process (see lambda_containers).
+
+        `simulated_time` (with a `time_scale` > 0): the relay's clock, the sandbox's runs (their
+        `sandbox_run_duration` and distributions are then simulated seconds) and the Wait states all
+        run on one clock `1 / time_scale` times faster than the wall clock (see sim_clock)."""
         load_routes(routes_file)  # fail before anything starts
         self.routes_file = Path(routes_file).resolve()
         self._port = port
@@ -99,10 +107,15 @@ class LocalRuntime:
         self._log_level = log_level
         self.webhook_secret = webhook_secret
         self.sandbox: Sandbox | None = None
+        self.clock = SimulatedClock(time_scale) if simulated_time else None
+        now = self.clock.now if self.clock else time.time
         if vendors is None:
             self._sandbox_seed = sandbox_seed or SandboxSeed.demo()
-            self.sandbox = Sandbox(seed=self._sandbox_seed, run_duration=sandbox_run_duration, port=sandbox_port)
-        self.aws = LocalAws(time_scale=time_scale)
+            self.sandbox = Sandbox(
+                seed=self._sandbox_seed, run_duration=sandbox_run_duration, port=sandbox_port, clock=now
+            )
+        self.aws = LocalAws(time_scale=time_scale, now=now)
+        self._undo = ExitStack()
         self.outputs: dict[str, str] = {}
         self.function_names: dict[str, str] = {}
         self._env: Any = None
@@ -149,6 +162,8 @@ class LocalRuntime:
         }
         self._env = environment(variables)
         self._env.__enter__()
+        if self.clock is not None:
+            self._undo.enter_context(self.clock.installed())
         reset_process_caches()
         # Powertools reads the level when the logger is created, which happened at import.
         logger.setLevel(self._log_level)
@@ -187,6 +202,7 @@ class LocalRuntime:
         for pool in self.pools.values():
             pool.stop()
         self.aws.stop()
+        self._undo.close()
         if self._env is not None:
             self._env.__exit__(None, None, None)
         reset_process_caches()

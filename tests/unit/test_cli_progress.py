@@ -67,8 +67,8 @@ def test_progress_reads_a_history_longer_than_one_page() -> None:
 
 
 def test_a_poll_whose_catch_fired_is_not_a_crash() -> None:
-    # PollStatus's Catch keeps the StartPolling seed in `poll` (no status): the RecordFailure line says why
-    caught = {"poll": {"attempt": -1, "finished": False}, "error": {"Error": "VendorRejected", "Cause": "{}"}}
+    # A first look whose Catch fired leaves no `poll`: the RecordFailure line says why
+    caught = {"error": {"Error": "VendorRejected", "Cause": "{}"}}
     assert describe_step("PollStatus", caught) is None
     failure = {"failure": {"state": "failed", "reason": "VendorRejected: HTTP 404 run 987654 not found"}}
     assert describe_step("RecordFailure", failure) == "recorded failure: VendorRejected: HTTP 404 run 987654 not found"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -17,6 +19,7 @@ from testrelay_local.sandbox.faults import APPLIED_FAULTS, FaultInjector, FaultK
 from testrelay_local.sandbox.github import GithubApi
 from testrelay_local.sandbox.gitlab import GitlabApi
 from testrelay_local.sandbox.messages import MalformedBody, Request, Response
+from testrelay_local.sandbox.run_durations import RunDurationDraws, RunDurationSettings
 from testrelay_local.sandbox.seed import SandboxSeed, VendorBehaviour
 from testrelay_local.sandbox.testsigma import TestsigmaApi
 from testrelay_local.sandbox.testsigma_tm import TestsigmaTmApi
@@ -40,8 +43,11 @@ def _vendor_of(path: str) -> tuple[VendorName, str] | None:
 
 
 class SandboxApp:
-    def __init__(self, seed: SandboxSeed, run_duration: float) -> None:
+    def __init__(self, seed: SandboxSeed, run_duration: float, clock: Callable[[], float] = time.time) -> None:
+        """`clock`: the time Testsigma runs progress by (the local runtime's simulated time, or the wall clock)."""
         self.run_duration = run_duration
+        self._clock = clock
+        self._durations = RunDurationDraws(run_duration)
         # One lock for all state: handlers are quick, and only sleeps (latency, time-outs) run outside it.
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -53,7 +59,7 @@ class SandboxApp:
 
     def _build_vendors(self, seed: SandboxSeed) -> dict[VendorName, VendorApi]:
         vendors: dict[VendorName, VendorApi] = {
-            "testsigma": TestsigmaApi(seed, self.run_duration),
+            "testsigma": TestsigmaApi(seed, self.run_duration, self._clock, self._durations.next_for),
             "testsigma_tm": TestsigmaTmApi(seed),
             "browserstack_tm": BrowserStackTmApi(seed),
             "github": GithubApi(seed),
@@ -129,6 +135,7 @@ class SandboxApp:
         with self._lock:
             state: dict[str, Any] = {
                 "run_duration": self.run_duration,
+                "run_durations": self._durations.snapshot(),
                 **{name: vendor.snapshot() for name, vendor in self._vendors.items()},
                 "requests": self._counters.snapshot(),
                 "faults": self._faults.snapshot(),
@@ -173,6 +180,11 @@ class SandboxApp:
             self._faults = FaultInjector()
             self._counters = RequestCounters()
             self._throttle.reset()
+            self._durations.configure(RunDurationSettings())
+
+    def set_run_durations(self, settings: RunDurationSettings) -> None:
+        """How long runs of each plan take from now on (runs already started keep theirs)."""
+        self._durations.configure(settings)
 
     def open(self) -> None:
         self._closing.clear()
@@ -219,6 +231,14 @@ class SandboxApp:
             self.set_faults(settings)
             with self._lock:
                 return Response.of_json(200, self._faults.snapshot())
+        if action == ("GET", "/run_durations"):
+            return Response.of_json(200, self._durations.snapshot())
+        if action == ("POST", "/run_durations"):
+            durations = self._parse(request, RunDurationSettings)
+            if isinstance(durations, Response):
+                return durations
+            self.set_run_durations(durations)
+            return Response.of_json(200, self._durations.snapshot())
         if action == ("GET", "/throttle"):
             return Response(200, self.throttle_json())
         if action == ("POST", "/throttle"):
@@ -244,6 +264,8 @@ class SandboxApp:
                     "POST /_sandbox/reset",
                     "GET /_sandbox/throttle",
                     "POST /_sandbox/throttle",
+                    "GET /_sandbox/run_durations",
+                    "POST /_sandbox/run_durations",
                 ],
             },
         )

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
 from testrelay_local.sandbox.app import SandboxApp
 from testrelay_local.sandbox.faults import FaultRule, FaultSettings
+from testrelay_local.sandbox.run_durations import RunDurations, RunDurationSettings
 from testrelay_local.sandbox.seed import SandboxSeed, VendorBehaviour
 from testrelay_local.sandbox.server import SandboxHttpServer
 from testrelay_local.sandbox.throttle import ThrottleSettings
@@ -37,8 +39,10 @@ class Sandbox:
         run_duration: float = 2.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self._app = SandboxApp(_as_seed(seed), run_duration)
+        """`clock`: the time runs progress by (the local runtime passes its simulated time)."""
+        self._app = SandboxApp(_as_seed(seed), run_duration, clock)
         self._host = host
         self._port = port
         self._server: SandboxHttpServer | None = None
@@ -138,6 +142,12 @@ class Sandbox:
         """Same as `GET /_sandbox/throttle`: the knobs and, per account, requests, throttles and the peak per window."""
         state: dict[str, Any] = json.loads(self._app.throttle_json())
         return state
+
+    def set_run_durations(self, plans: Mapping[int, RunDurations | Mapping[str, Any]]) -> None:
+        """Same as `POST /_sandbox/run_durations`: how long the runs of each plan take from now on, e.g.
+        `set_run_durations({2741: {"median_seconds": 1800, "sigma": 0.1, "outlier_share": 0.05}})`;
+        plans not named take `run_duration`. A reset clears them."""
+        self._app.set_run_durations(RunDurationSettings.model_validate({"plans": dict(plans)}))
 
     def configure(self, **knobs: Any) -> VendorBehaviour:
         """Same as `POST /_sandbox/config`: the named knobs take the given variant, the others stay

@@ -87,6 +87,7 @@ class _Run:
     runtime_data: Any
     machine_result_id: int
     cases: list[_CaseRun]
+    duration: float
 
 
 def _number(value: Any, name: str) -> int:
@@ -102,10 +103,17 @@ class TestsigmaApi(VendorApi):
     name = "testsigma"
     prefix = "/testsigma/api/v1"
 
-    def __init__(self, seed: SandboxSeed, run_duration: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        seed: SandboxSeed,
+        run_duration: float,
+        clock: Callable[[], float] = time.time,
+        duration_of: Callable[[int], float] | None = None,
+    ) -> None:
+        """`duration_of`: how long the next run of a plan takes (default: `run_duration` seconds)."""
         super().__init__()
         self._seed = seed
-        self._run_duration = run_duration
+        self._duration_of = duration_of or (lambda _plan: run_duration)
         self._clock = clock
         self._runs: dict[int, _Run] = {}
         self._run_ids = itertools.count(1001)
@@ -159,6 +167,7 @@ class TestsigmaApi(VendorApi):
             runtime_data=runtime_data,
             machine_result_id=next(self._result_ids),
             cases=[],
+            duration=self._duration_of(plan_id),
         )
         suite_result_ids: dict[int, int] = {}
         for case in plan.cases:
@@ -323,9 +332,9 @@ class TestsigmaApi(VendorApi):
         return Response.of_text(200, xml, "application/xml")
 
     def _phase(self, run: _Run) -> str:
-        if self._run_duration <= 0:
+        if run.duration <= 0:
             return COMPLETED
-        progress = (self._clock() - run.started_at) / self._run_duration
+        progress = (self._clock() - run.started_at) / run.duration
         return next((status for upper, status in _PHASES if progress < upper), COMPLETED)
 
     @staticmethod
@@ -347,7 +356,7 @@ class TestsigmaApi(VendorApi):
         else:
             message = "Test plan execution is in progress"
         start_ms = int(run.started_at * 1000)
-        duration_ms = int(self._run_duration * 1000)
+        duration_ms = int(run.duration * 1000)
         return {
             "id": run.id,
             "execution": self._plan_view(run),
@@ -429,6 +438,7 @@ class TestsigmaApi(VendorApi):
                 "environmentId": run.environment_id,
                 "runtimeData": run.runtime_data,
                 "startTime": int(run.started_at * 1000),
+                "duration_seconds": run.duration,
                 "cases": [
                     {
                         "testCaseId": case_run.case.testCaseId,

@@ -1,7 +1,8 @@
 """The job ledger (DynamoDB): what each job has done, so every step can be repeated safely.
 
 One partition per job: `JOB` holds the job's state and summary, `TARGET#<name>` each write-back
-target's run id and checkpoint.
+target's run id and checkpoint. One item per test plan (`PLAN#<plan key>`, `DURATIONS`) holds the
+durations of its recent runs, which predictive polling reads.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ DAY_KEY = "jobs_day"
 def job_day(created_at: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(created_at))
 
+
+_HISTORY_WRITE_ATTEMPTS = 5
 
 # Where a job can be run again from (`testrelay retry`): it ended without writing every result, or never started.
 RETRYABLE_STATES = ("failed", "partial", "timed_out", "dispatch_failed")
@@ -228,6 +231,47 @@ class Ledger:
             self._key(job_id, f"TARGET#{target}"),
             {**fields, "updated_at": now, "expires_at": now + RETENTION_SECONDS},
         )
+
+    @staticmethod
+    def _durations_key(plan: str) -> dict[str, str]:
+        return {"pk": f"PLAN#{plan}", "sk": "DURATIONS"}
+
+    def run_durations(self, plan: str) -> list[float]:
+        """The plan's recent run durations in seconds, oldest first (empty without history)."""
+        item = self.table.get_item(Key=self._durations_key(plan), ConsistentRead=True).get("Item")
+        return [float(run["seconds"]) for run in _plain(item or {}).get("runs", [])]
+
+    def record_run_duration(self, plan: str, run_id: int, seconds: float, keep: int) -> bool:
+        """Adds a finished run's duration to the plan's history, keeping the `keep` newest; False when
+        the run is already there (a repeated look). Conditional on the version read, so concurrent
+        finishes of one plan all land; after repeated conflicts the duration is dropped (returns False):
+        history only tunes polling."""
+        key = self._durations_key(plan)
+        for _ in range(_HISTORY_WRITE_ATTEMPTS):
+            item = _plain(self.table.get_item(Key=key, ConsistentRead=True).get("Item") or {})
+            runs: list[dict[str, Any]] = item.get("runs", [])
+            if any(run.get("run_id") == run_id for run in runs):
+                return False
+            version = int(item.get("version", 0))
+            now = int(time.time())
+            try:
+                self.table.put_item(
+                    Item={
+                        **key,
+                        "runs": _storable([*runs, {"run_id": run_id, "seconds": round(seconds, 3)}][-keep:]),
+                        "version": version + 1,
+                        "updated_at": now,
+                        "expires_at": now + RETENTION_SECONDS,
+                    },
+                    ConditionExpression="attribute_not_exists(pk) OR version = :version",
+                    ExpressionAttributeValues={":version": version},
+                )
+            except ClientError as exc:
+                if not _conditional_failed(exc):
+                    raise
+                continue
+            return True
+        return False
 
     def _update(self, key: dict[str, str], fields: dict[str, Any]) -> None:
         names = {f"#f{i}": name for i, name in enumerate(fields)}

@@ -92,6 +92,8 @@ class ExecutionStatus(BaseModel):
     result: str
     finished: bool
     message: str | None = None
+    started_at: float | None = Field(default=None, description="epoch seconds the run started (vendor clock)")
+    duration_seconds: float | None = Field(default=None, description="how long a finished run took (vendor's figure)")
 
 
 class CaseResult(BaseModel):

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from testrelay.errors import VendorOutcomeUnknown
 from testrelay.models.execution import ExecutionStatus, RunRef
 from testrelay.models.job import Job
 from testrelay.observability import logger
-from testrelay.relay import services
+from testrelay.relay import clock, polling, services
 from testrelay.relay.templates import render
 from testrelay.vendors.testsigma import RUN_MARKER_KEY, marked_build_number
 
@@ -28,7 +29,7 @@ def trigger_plan(job: Job) -> RunRef:
 
     if job.kind == "junit":
         # The results are in the report: the "run" is the CI run that produced it; nothing to trigger or poll.
-        report = RunRef(run_id=0, url=job.event.run_url or "", triggered_at=time.time(), source="junit")
+        report = RunRef(run_id=0, url=job.event.run_url or "", triggered_at=clock.now(), source="junit")
         return RunRef.model_validate(ledger.claim_run(job.id, report.model_dump()))
 
     plan = job.route.testsigma
@@ -37,7 +38,7 @@ def trigger_plan(job: Job) -> RunRef:
     run = RunRef(
         run_id=run_id,
         url=services.testsigma_run_url(run_id),
-        triggered_at=time.time(),
+        triggered_at=clock.now(),
         plan_id=plan.test_plan_id,
     )
     claimed = RunRef.model_validate(ledger.claim_run(job.id, run.model_dump()))
@@ -61,7 +62,7 @@ def _trigger_once(job: Job) -> int:
         adopted = _earlier_run(job, build_no, float(sent_at))
         if adopted is not None:
             return adopted
-    ledger.update_job(job.id, trigger_sent_at=time.time())
+    ledger.update_job(job.id, trigger_sent_at=clock.now())
     try:
         answer = client.trigger(
             plan.test_plan_id,
@@ -70,7 +71,7 @@ def _trigger_once(job: Job) -> int:
             runtime_data={**(plan.runtime_data or {}), RUN_MARKER_KEY: job.id},
         )
     except VendorOutcomeUnknown:
-        adopted = _earlier_run(job, build_no, time.time(), lost_answer=True)
+        adopted = _earlier_run(job, build_no, clock.now(), lost_answer=True)
         if adopted is None:
             raise
         return adopted
@@ -112,17 +113,55 @@ def _earlier_run(job: Job, build_no: str, sent_at: float, lost_answer: bool = Fa
     return run_id
 
 
+def first_look_at(job: Job, run: RunRef) -> str:
+    """The Wait timestamp of the first look. A run the relay just triggered has just answered that it
+    was created: the trigger counts as the first look. An adopted run is looked at at once."""
+    now = clock.now()
+    if job.kind != "trigger":
+        return polling.timestamp(now)
+    settings = job.route.polling
+    deadline = polling.deadline_at(settings, run)
+    at = polling.next_look(
+        settings, now=now, start=run.triggered_at, deadline_at=deadline, looks=1, window=_window(job)
+    )
+    return polling.timestamp(at)
+
+
+def _window(job: Job) -> float | None:
+    if job.route.polling.mode != "predictive":
+        return None
+    return polling.window_start(services.ledger().run_durations(polling.plan_key(job)))
+
+
 def poll_status(job: Job, run: RunRef, previous: dict[str, Any] | None) -> dict[str, Any]:
-    """One look at the run; says whether it finished, whether the deadline passed, and how long to wait."""
-    polling = job.route.polling
-    attempt = 0 if previous is None else int(previous.get("attempt", -1)) + 1
+    """One look at the run: says whether it finished, whether the deadline passed, and when to look next.
+    The first look reads the plan's history (predictive mode) and carries its window on; the look that
+    sees the run finished adds its duration to that history."""
+    settings = job.route.polling
+    if previous:
+        # An execution started before predictive polling counts `attempt` from its seed of -1.
+        looks = int(previous.get("looks", int(previous.get("attempt", -1)) + 1))
+        window = previous.get("window")
+    else:
+        # The trigger's answer counted as the first look of a triggered run.
+        looks, window = (1 if job.kind == "trigger" else 0), _window(job)
     status: ExecutionStatus = services.testsigma().status(run.run_id)
-    deadline_passed = not status.finished and time.time() > run.triggered_at + polling.deadline_seconds
-    services.ledger().update_job(
-        job.id,
-        state="completed_run" if status.finished else "running",
-        run_status=status.status,
-        run_result=status.result,
+    now = clock.now()
+    deadline_passed = not status.finished and now > run.triggered_at + settings.deadline_seconds
+    if previous is None or (previous.get("status"), previous.get("result")) != (status.status, status.result):
+        # Only a change is written: each write of the job's item costs its size in write units.
+        services.ledger().update_job(
+            job.id,
+            state="completed_run" if status.finished else "running",
+            run_status=status.status,
+            run_result=status.result,
+        )
+    looks += 1
+    if status.finished:
+        _remember_duration(job, run, status, now)
+    start = polling.anchor(run, status, now)
+    at = polling.next_look(
+        settings, now=now, start=start, deadline_at=polling.deadline_at(settings, run), looks=looks, window=window
     )
     logger.info(
         "testsigma run polled",
@@ -130,13 +169,27 @@ def poll_status(job: Job, run: RunRef, previous: dict[str, Any] | None) -> dict[
         run_id=run.run_id,
         status=status.status,
         result=status.result,
-        attempt=attempt,
+        look=looks,
+        mode="predictive" if window is not None else "backoff",
     )
     return {
-        "attempt": attempt,
+        "looks": looks,
         "status": status.status,
         "result": status.result,
         "finished": status.finished,
         "deadline_passed": deadline_passed,
-        "next_wait_seconds": polling.wait_after(attempt),
+        "window": window,
+        "next_wait_seconds": max(0, round(at - now)),
+        "next_look_at": polling.timestamp(at),
     }
+
+
+def _remember_duration(job: Job, run: RunRef, status: ExecutionStatus, now: float) -> None:
+    seconds = polling.finished_duration(job, run, status, now)
+    if seconds is None or seconds <= 0:
+        return
+    try:
+        services.ledger().record_run_duration(polling.plan_key(job), run.run_id, seconds, keep=polling.HISTORY_SIZE)
+    except (BotoCoreError, ClientError) as exc:
+        # History only tunes polling: a failed write costs the next runs some precision, not this job.
+        logger.warning("run duration not recorded", job_id=job.id, run_id=run.run_id, error=str(exc))

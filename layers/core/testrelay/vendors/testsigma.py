@@ -38,6 +38,22 @@ def override_result(value: str) -> str:
     return result
 
 
+def _seconds(millis: Any) -> float | None:
+    """Testsigma gives times and durations in milliseconds; anything but a positive number is unknown."""
+    if isinstance(millis, bool) or not isinstance(millis, int | float) or not 0 < millis < 1e15:
+        return None
+    return float(millis) / 1000
+
+
+def _run_duration(answer: dict[str, Any]) -> float | None:
+    """The documented `duration`, else `endTime - startTime`."""
+    duration = _seconds(answer.get("duration"))
+    if duration is not None:
+        return duration
+    start, end = _seconds(answer.get("startTime")), _seconds(answer.get("endTime"))
+    return end - start if start is not None and end is not None and end > start else None
+
+
 class TestsigmaClient:
     def __init__(self, session: VendorSession) -> None:
         self.http = session
@@ -100,13 +116,18 @@ class TestsigmaClient:
 
     def status(self, run_id: int) -> ExecutionStatus:
         answer = self.http.request("GET", f"/execution_results/{run_id}")
+        if not isinstance(answer, dict):
+            raise VendorRejected("testsigma", f"run {run_id}: the status answer is not a JSON object")
         status = str(answer.get("status") or "")
+        message = answer.get("message")
         return ExecutionStatus(
             run_id=run_id,
             status=status,
             result=str(answer.get("result") or ""),
             finished=status == FINISHED_STATUS,
-            message=answer.get("message"),
+            message=None if message is None else str(message),
+            started_at=_seconds(answer.get("startTime")),
+            duration_seconds=_run_duration(answer) if status == FINISHED_STATUS else None,
         )
 
     def case_results(self, run_id: int) -> dict[str, Any]:
