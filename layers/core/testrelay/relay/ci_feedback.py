@@ -2,7 +2,8 @@
 a GitHub check run, a pull-request comment or merge-request note, a Bitbucket Code Insights report.
 
 A passing fault (throttled, unavailable, an answer lost) fails the step so the state machine's Retry
-repeats it, which is safe: every part finds and updates what an earlier attempt made. A refusal or a
+repeats it, which is safe: every part finds and updates what an earlier attempt made (a lost answer is
+raised as VendorUnavailable for that reason: the repeat reads back before it sends). A refusal or a
 configuration fault (the App not installed, a missing key) is logged and kept in the ledger: the
 results are written, and the job's end state still tells that truth.
 """
@@ -29,7 +30,7 @@ from testrelay.relay.ci_summary import GITHUB_TEXT_LIMIT, SummaryInput, render, 
 from testrelay.relay.collect import iter_results
 from testrelay.vendors.gitlab import NOTE_LIMIT
 
-_PASSING = (VendorThrottled, VendorUnavailable, VendorOutcomeUnknown, SecretsUnavailable)
+_PASSING = (VendorThrottled, VendorUnavailable, SecretsUnavailable)
 COMMENT_LIMIT = 65_536
 """GitHub's issue comment body."""
 
@@ -37,6 +38,8 @@ COMMENT_LIMIT = 65_536
 def _guarded(part: str, job: Job, action: Callable[[], Any], errors: dict[str, str]) -> Any:
     try:
         return action()
+    except VendorOutcomeUnknown as exc:
+        raise VendorUnavailable(exc.vendor, f"{exc}; the report step reads back and resumes", exc.status) from exc
     except _PASSING:
         raise
     except (VendorError, ConfigurationError) as exc:

@@ -10,9 +10,9 @@ after the summary, and a repeat resumes after the `annotations_count` GitHub alr
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from testrelay.errors import VendorAuthFailed, VendorOutcomeUnknown
 from testrelay.models.execution import CaseResult, CaseStatus, RunRef
@@ -21,6 +21,7 @@ from testrelay.observability import logger
 from testrelay.relay import services
 from testrelay.vendors.github import GitHubClient
 
+T = TypeVar("T")
 ANNOTATIONS_PER_REQUEST = 50
 TITLE_LIMIT = 255
 MESSAGE_LIMIT = 64_000
@@ -53,13 +54,23 @@ def _http_url(url: str | None) -> str | None:
     return url if url and url.startswith(("https://", "http://")) else None
 
 
+def as_installation(job: Job, action: Callable[[GitHubClient], T]) -> T:
+    """`action` with the installation's client; a token GitHub refuses (revoked, expired early, the App's
+    permissions changed) is dropped and the action tried once more with a fresh one."""
+    configured = job.route.ci_feedback.github_installation_id
+    installation, client = services.github_installation(job.event.repository, configured)
+    try:
+        return action(client)
+    except VendorAuthFailed:
+        services.github_app().forget(installation)
+        return action(services.github_installation(job.event.repository, configured)[1])
+
+
 class JobCheckRun:
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: Job, client: GitHubClient) -> None:
         self.job = job
         self.repository = job.event.repository
-        self.installation, self.client = services.github_installation(
-            self.repository, job.route.ci_feedback.github_installation_id
-        )
+        self.client = client
 
     def _listed(self) -> dict[str, Any] | None:
         sha = str(self.job.event.commit_sha)
@@ -77,30 +88,20 @@ class JobCheckRun:
 
     def put(self, body: dict[str, Any]) -> dict[str, Any]:
         """Update the job's check run with `body` (no annotations), creating it the first time."""
+        known = self._known_id()
+        if known is not None:
+            return self.client.update_check_run(self.repository, known, body, repeatable=True)
+        create = {"name": check_name(self.job), "head_sha": self.job.event.commit_sha, "external_id": self.job.id}
         try:
-            known = self._known_id()
-            if known is not None:
-                return self.client.update_check_run(self.repository, known, body, repeatable=True)
-            create = {
-                "name": check_name(self.job),
-                "head_sha": self.job.event.commit_sha,
-                "external_id": self.job.id,
-                **body,
-            }
-            try:
-                answer = self.client.create_check_run(self.repository, create)
-            except VendorOutcomeUnknown:
-                # The answer was lost: the run may exist. Look before anything is sent again.
-                listed = self._listed()
-                if listed is None:
-                    raise
-                answer = self.client.update_check_run(self.repository, int(listed["id"]), body, repeatable=True)
-            services.ledger().update_job(self.job.id, check_run_id=int(answer["id"]))
-            return answer
-        except VendorAuthFailed:
-            # A revoked token or changed permissions: the next attempt mints a fresh one.
-            services.github_app().forget(self.installation)
-            raise
+            answer = self.client.create_check_run(self.repository, {**create, **body})
+        except VendorOutcomeUnknown:
+            # The answer was lost: the run may exist. Look before anything is sent again.
+            listed = self._listed()
+            if listed is None:
+                raise
+            answer = self.client.update_check_run(self.repository, int(listed["id"]), body, repeatable=True)
+        services.ledger().update_job(self.job.id, check_run_id=int(answer["id"]))
+        return answer
 
     def annotate(self, answer: dict[str, Any], output: dict[str, Any], annotations: Sequence[dict[str, Any]]) -> int:
         """Append the annotations GitHub does not hold yet, 50 per update; the number it holds after."""
@@ -148,7 +149,7 @@ def started(job: Job, run: RunRef) -> None:
     }
     if details:
         body["details_url"] = details
-    answer = JobCheckRun(job).put(body)
+    answer = as_installation(job, lambda client: JobCheckRun(job, client).put(body))
     logger.info("GitHub check run in progress", job_id=job.id, check_run_id=answer.get("id"))
 
 
@@ -156,7 +157,6 @@ def finished(
     job: Job, run_url: str | None, conclusion: str, title: str, summary: str, failed: Sequence[CaseResult]
 ) -> int:
     """Completes the check run with `summary` and annotates every failed case; its id."""
-    check = JobCheckRun(job)
     output = {"title": title[:TITLE_LIMIT], "summary": summary}
     body: dict[str, Any] = {
         "status": "completed",
@@ -167,14 +167,21 @@ def finished(
     details = _http_url(run_url)
     if details:
         body["details_url"] = details
-    answer = check.put(body)
-    held = check.annotate(answer, output, [annotation(result) for result in failed])
+    annotations = [annotation(result) for result in failed]
+
+    def complete(client: GitHubClient) -> tuple[dict[str, Any], int]:
+        check = JobCheckRun(job, client)
+        answer = check.put(body)
+        return answer, check.annotate(answer, output, annotations)
+
+    # Run again after a refused token, `put` finds the check run and `annotate` resumes after what it holds.
+    answer, held = as_installation(job, complete)
     logger.info("GitHub check run completed", job_id=job.id, check_run_id=answer.get("id"), annotations=held)
     return int(answer["id"])
 
 
-def client_for_comments(job: Job) -> GitHubClient:
+def with_comment_client(job: Job, action: Callable[[GitHubClient], T]) -> T:
     """Pull-request comments need only a token; a route on check runs writes them as its App."""
     if job.route.ci_feedback.github == "check_run":
-        return services.github_installation(job.event.repository, job.route.ci_feedback.github_installation_id)[1]
-    return services.github()
+        return as_installation(job, action)
+    return action(services.github())

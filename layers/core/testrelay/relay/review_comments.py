@@ -14,7 +14,8 @@ from testrelay.errors import VendorOutcomeUnknown
 from testrelay.models.job import Job
 from testrelay.observability import logger
 from testrelay.relay import services
-from testrelay.relay.github_checks import client_for_comments
+from testrelay.relay.github_checks import with_comment_client
+from testrelay.vendors.github import GitHubClient
 
 
 def marker(job: Job) -> str:
@@ -66,14 +67,17 @@ def post(job: Job, body: str) -> str:
     number = str(event.pull_request)
     tag = marker(job)
     if event.provider == "github":
-        github = client_for_comments(job)
-        done, comment_id = _upsert(
-            tag,
-            body,
-            lambda: github.issue_comments(event.repository, number),
-            lambda: github.create_issue_comment(event.repository, number, body),
-            lambda found: github.update_issue_comment(event.repository, found, body),
-        )
+
+        def on_github(github: GitHubClient) -> tuple[str, int]:
+            return _upsert(
+                tag,
+                body,
+                lambda: github.issue_comments(event.repository, number),
+                lambda: github.create_issue_comment(event.repository, number, body),
+                lambda found: github.update_issue_comment(event.repository, found, body),
+            )
+
+        done, comment_id = with_comment_client(job, on_github)
     else:
         gitlab = services.gitlab()
         done, comment_id = _upsert(
