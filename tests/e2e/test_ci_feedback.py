@@ -95,9 +95,13 @@ def test_a_failing_run_gets_one_check_run_with_an_annotation_per_failed_case(run
     assert updates >= 3  # completed, then 50 + 10 annotations
     # And the summary counts each status and escapes what the case names hold
     summary = check["output"]["summary"]
-    assert "| ❌ | failed | 60 |" in summary and "| ✅ | passed | 60 |" in summary
+    assert "| ❌ | failed | 60 |" in summary
+    assert "| ✅ | passed | 60 |" in summary
     assert "#### Failed cases (60)" in summary
-    assert "<b>" not in summary and "&lt;b&gt;" in summary and "\\*card\\*" in summary and "@\u2060qa" in summary
+    assert "<b>" not in summary
+    assert "&lt;b&gt;" in summary
+    assert "\\*card\\*" in summary
+    assert "@\u2060qa" in summary
     # And the route's one-line commit status is replaced by the check run
     assert _github(runtime)["statuses"] == {}
     assert record["ci_status_posted"] is True
@@ -115,7 +119,7 @@ def test_the_check_run_goes_in_progress_with_the_run_link_before_it_completes(ru
     [check] = _github(runtime)["check_runs"]["octo-org/octo-repo"]
     assert check["conclusion"] == "failure"
     assert "#### Test management" in check["output"]["summary"]
-    assert "patient\\-portal" in check["output"]["summary"]
+    assert "| patient-portal | ✅ written | 6 |" in check["output"]["summary"]
     # And the pull request has the route's summary comment, written as the App
     [comment] = _github(runtime)["comments"]["octo-org/octo-repo"]["42"]
     assert comment["body"].startswith("<!-- testrelay:route=gh-checks -->")
@@ -134,7 +138,8 @@ def test_a_second_run_of_the_pull_request_edits_the_same_comment(runtime: LocalR
     # Then the one comment is edited in place, now comparing with the first run
     [edited] = _github(runtime)["comments"]["octo-org/octo-repo"]["7"]
     assert (edited["id"], edited["edits"]) == (comment["id"], 1)
-    assert "#### Newly failing (0)" in edited["body"] and second.id in edited["body"].replace("\\", "")
+    assert "#### Newly failing (0)" in edited["body"]
+    assert second.id in edited["body"].replace("\\", "")
     # And the token's commit status is there too (the route does not use check runs)
     assert _github(runtime)["statuses"]["octo-org/octo-repo"]
 
@@ -182,7 +187,8 @@ def test_gitlab_merge_request_note_is_edited_in_place(runtime: LocalRuntime) -> 
     assert runtime.sandbox is not None
     gitlab = runtime.sandbox.state()["gitlab"]
     [note] = gitlab["merge_request_notes"]["gitlab-org/gitlab-test"]["1"]
-    assert note["body"].startswith("<!-- testrelay:route=gl-notes -->") and note["edits"] == 1
+    assert note["body"].startswith("<!-- testrelay:route=gl-notes -->")
+    assert note["edits"] == 1
     assert "| ❌ | failed | 1 |" in note["body"]
     assert gitlab["statuses"]["gitlab-org/gitlab-test"]
 

@@ -80,12 +80,13 @@ def annotation(job: Job, index: int, result: CaseResult, run_url: str | None) ->
     body: dict[str, Any] = {
         "external_id": f"{report_id(job)}-{index:04d}",
         "annotation_type": "BUG",
-        "title": _cut(label, TITLE_LIMIT),
         "summary": _cut(f"{label}: {message}", ANNOTATION_SUMMARY_LIMIT),
         "details": _cut(message, ANNOTATION_DETAILS_LIMIT),
         "result": "FAILED",
         "severity": "HIGH" if result.status == CaseStatus.FAILED else "MEDIUM",
     }
+    if label.strip():
+        body["title"] = _cut(label, TITLE_LIMIT)
     if run_url and run_url.startswith(("https://", "http://")):
         body["link"] = run_url
     return body

@@ -19,7 +19,9 @@ from testrelay.relay.ci_digest import Digest
 GITHUB_TEXT_LIMIT = 65_535
 """Check run output.summary / output.text; GitHub's issue comment body takes 65,536."""
 CELL_LIMIT = 300
-_ESCAPED = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
+_ESCAPED = re.compile(r"([\\`*_{}\[\]()#!|~>])")
+_BLOCK_START = re.compile(r"^([-+=]|\d+[.)])")
+"""What would open a list item or underline a heading at the start of a line."""
 _SPACE = re.compile(r"\s+")
 _ICONS = {"passed": "✅", "failed": "❌", "blocked": "⛔", "skipped": "⏭️", "untested": "⚪"}
 _STATUS_NAMES = {"untested": "not run"}
@@ -34,6 +36,7 @@ def text(value: object, limit: int = CELL_LIMIT) -> str:
         plain = plain[: limit - 1] + "…"
     plain = plain.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     plain = _ESCAPED.sub(r"\\\1", plain)
+    plain = _BLOCK_START.sub(lambda start: start.group(1)[:-1] + "\\" + start.group(1)[-1], plain)
     # A zero-width word joiner keeps "@team" from notifying anyone.
     return plain.replace("@", "@\u2060")
 

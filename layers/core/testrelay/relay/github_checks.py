@@ -124,16 +124,18 @@ def annotation(result: CaseResult) -> dict[str, Any]:
     name = result.name if result.iteration is None else f"{result.name} [iteration {result.iteration}]"
     where = ", ".join(part for part in (result.suite and f"suite {result.suite}", result.machine) if part)
     title = f"{name} ({where})" if where else name
-    message = result.message or f"{result.result}"
-    return {
+    message = result.message or result.result
+    body: dict[str, Any] = {
         "path": ANNOTATION_PATH,
         "start_line": 1,
         "end_line": 1,
         "annotation_level": "failure" if result.status == CaseStatus.FAILED else "warning",
-        "title": title if len(title) <= TITLE_LIMIT else title[: TITLE_LIMIT - 1] + "…",
         "message": message if len(message) <= MESSAGE_LIMIT else message[: MESSAGE_LIMIT - 1] + "…",
         "raw_details": f"result: {result.result}",
     }
+    if title.strip():
+        body["title"] = title if len(title) <= TITLE_LIMIT else title[: TITLE_LIMIT - 1] + "…"
+    return body
 
 
 def started(job: Job, run: RunRef) -> None:
