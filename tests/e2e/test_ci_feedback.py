@@ -14,6 +14,7 @@ import pytest
 from testrelay.ci.registry import PROVIDERS
 from testrelay.models.ci_event import CiEvent
 from testrelay.models.job import Job
+from testrelay.models.routes import RouteAction
 from testrelay.routing import load_routes
 from testrelay_local.runtime import LocalRuntime
 from testrelay_local.sandbox import SandboxSeed
@@ -220,3 +221,16 @@ def test_bitbucket_gets_a_code_insights_report_with_annotations(runtime: LocalRu
     # And the build status is there too
     [by_key] = bitbucket["statuses"]["team_name/repo_name"].values()
     assert [status["key"] for status in by_key] == ["testrelay-bb-insights"]
+
+
+def test_a_job_that_fails_completes_its_check_run_with_the_reason(runtime: LocalRuntime) -> None:
+    # Given a route on check runs whose test plan does not exist in Testsigma
+    action = ROUTES.route("gh-many").action().model_dump()
+    action["testsigma"]["test_plan_id"] = 999_999
+    job = Job.for_event(github_event(), RouteAction.model_validate(action))
+    # When the job fails
+    assert run_job(runtime, job)["status"] == "FAILED"
+    # Then its check run is completed as failed, saying why, not left in progress
+    [check] = _github(runtime)["check_runs"]["octo-org/octo-repo"]
+    assert (check["status"], check["conclusion"], check["external_id"]) == ("completed", "failure", job.id)
+    assert check["output"]["summary"].startswith("testrelay could not finish this job: ")

@@ -45,7 +45,9 @@ class GithubApi(VendorApi):
             seed.github_app_token_lifetime_s,
             clock,
         )
-        self.checks = GithubChecks(self.app, lambda request: self.app.kind(request, seed.github_token), clock)
+        self.checks = GithubChecks(
+            self.app, lambda request: self.app.kind(request, seed.github_token), clock, seed.github_app_repositories
+        )
         for method, template, handler in self.checks.routes():
             self.router.add(method, template, handler)
 

@@ -110,8 +110,11 @@ def _body_errors(body: dict[str, Any], creating: bool) -> list[str]:
 class GithubChecks:
     """State and handlers; registered on the GitHub stand-in's router."""
 
-    def __init__(self, auth: GithubAppAuth, kind: Kind, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, auth: GithubAppAuth, kind: Kind, clock: Callable[[], float], installed_on: list[str] | None = None
+    ) -> None:
         self._auth = auth
+        self._installed_on = {repo.lower() for repo in installed_on or []}
         self._kind = kind
         self._clock = clock
         self._ids = itertools.count(4000)
@@ -149,6 +152,8 @@ class GithubChecks:
         refused = self._as_app(request)
         if refused:
             return refused
+        if self._installed_on and f"{params['owner']}/{params['repo']}".lower() not in self._installed_on:
+            return Response.of_json(404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"})
         return Response.of_json(
             200,
             {

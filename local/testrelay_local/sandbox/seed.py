@@ -168,6 +168,9 @@ class SandboxSeed(_SeedModel):
     github_app_private_key: str = Field(default_factory=_demo_app_key, repr=False)
     github_app_installation_id: int = Field(default=DEMO_GITHUB_INSTALLATION_ID, gt=0)
     github_app_token_lifetime_s: float = Field(default=3600, gt=0, description="an installation token's life")
+    github_app_repositories: list[str] = Field(
+        default_factory=list, description="the repositories the App is installed on (owner/name); empty: every one"
+    )
     browserstack_username: str = DEMO_BROWSERSTACK_USERNAME
     browserstack_access_key: str = DEMO_BROWSERSTACK_ACCESS_KEY
     bs_projects: dict[str, BsProjectSeed] = Field(default_factory=dict)

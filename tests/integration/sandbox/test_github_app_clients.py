@@ -128,3 +128,11 @@ def test_no_key_jwt_or_token_reaches_a_log_line(sandbox: Sandbox, caplog: pytest
     assert "GitHub App installation token minted" in logged
     for secret in (token, jwt_now.split(".")[2], "PRIVATE KEY", seed.github_app_private_key.splitlines()[1]):
         assert secret not in logged
+
+
+def test_a_repository_without_the_app_is_a_configuration_error_saying_what_to_do(sandbox: Sandbox) -> None:
+    sandbox.load_seed(SandboxSeed.demo().model_copy(update={"github_app_repositories": ["octo-org/other"]}))
+    with pytest.raises(ConfigurationError) as raised:
+        _app(sandbox).installation_for(REPO)
+    assert "not installed on octo-org/octo-repo" in str(raised.value)
+    assert "checks write" in str(raised.value)
