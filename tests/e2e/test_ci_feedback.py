@@ -234,3 +234,17 @@ def test_a_job_that_fails_completes_its_check_run_with_the_reason(runtime: Local
     [check] = _github(runtime)["check_runs"]["octo-org/octo-repo"]
     assert (check["status"], check["conclusion"], check["external_id"]) == ("completed", "failure", job.id)
     assert check["output"]["summary"].startswith("testrelay could not finish this job: ")
+
+
+def test_a_check_run_whose_creation_answer_was_lost_is_found_again_not_created_twice(runtime: LocalRuntime) -> None:
+    # Given GitHub applying the check run's creation but the answer lost on its way back
+    assert runtime.sandbox is not None
+    rule = {"vendor": "github", "method": "POST", "path": "/check-runs$", "kind": "lost_answer", "times": 1}
+    runtime.sandbox.set_faults(rules=[rule])
+    job = _job("gh-many", github_event())
+    # When the job runs
+    assert run_job(runtime, job)["status"] == "SUCCEEDED"
+    # Then the run listed for the commit by its external id is the one completed: still one check run
+    [check] = _github(runtime)["check_runs"]["octo-org/octo-repo"]
+    assert (check["external_id"], check["status"]) == (job.id, "completed")
+    assert _requests(runtime, "github")["POST /repos/{owner}/{repo}/check-runs"] == 1

@@ -152,7 +152,7 @@ def _render(summary: SummaryInput, failed_shown: int, marker: str) -> str:
         lines += _failed_rows(found.failed[:failed_shown])
         hidden = found.failed_total - failed_shown
         if hidden > 0:
-            lines += ["", f"_…and {hidden} more failed case(s) not listed here (size limit)._"]
+            lines += ["", f"_…and {hidden} more failed case(s) not listed here._"]
     if found.newly_failing is not None:
         since = f" (job {text(found.compared_with, 80)})" if found.compared_with else ""
         lines += ["", f"#### Newly failing ({len(found.newly_failing)})", ""]
