@@ -112,19 +112,37 @@ def test_the_documented_limits_are_enforced(sandbox: Sandbox) -> None:
     assert len(client.issue_comments(REPO, "5")) == 105
 
 
+class _Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.getMessage()} {vars(record)!r}")
+
+
 def test_no_key_jwt_or_token_reaches_a_log_line(sandbox: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
-    # Given the App minting a token and a refused call, every log record kept
+    # Given every log record kept, the relay's own logger's included
     caplog.set_level(logging.DEBUG)
-    seed = SandboxSeed.demo()
-    app = _app(sandbox)
-    token = app.token(app.installation_for(REPO))
-    jwt_now = app.app_jwt()
-    with pytest.raises(VendorAuthFailed):
-        GitHubClient(VendorSession("github", sandbox.github_url, {"Authorization": "Bearer wrong"})).create_check_run(
-            REPO, {"name": "n", "head_sha": SHA}
-        )
+    kept = _Kept()
+    relay_logger = logging.getLogger("testrelay")
+    level = relay_logger.level
+    relay_logger.addHandler(kept)
+    relay_logger.setLevel(logging.DEBUG)  # a local runtime of another module may have left it at WARNING
+    try:
+        # When the App mints a token and a call is refused
+        seed = SandboxSeed.demo()
+        app = _app(sandbox)
+        token = app.token(app.installation_for(REPO))
+        jwt_now = app.app_jwt()
+        refused = GitHubClient(VendorSession("github", sandbox.github_url, {"Authorization": "Bearer wrong"}))
+        with pytest.raises(VendorAuthFailed):
+            refused.create_check_run(REPO, {"name": "n", "head_sha": SHA})
+    finally:
+        relay_logger.removeHandler(kept)
+        relay_logger.setLevel(level)
     # Then what was logged names the calls, never a credential
-    logged = caplog.text + "".join(repr(vars(record)) for record in caplog.records)
+    logged = caplog.text + "".join(repr(vars(record)) for record in caplog.records) + "".join(kept.lines)
     assert "GitHub App installation token minted" in logged
     for secret in (token, jwt_now.split(".")[2], "PRIVATE KEY", seed.github_app_private_key.splitlines()[1]):
         assert secret not in logged
