@@ -56,9 +56,10 @@ from testrelay.aws.ledger import Ledger  # noqa: E402
 from testrelay.aws.queue import send_jobs  # noqa: E402
 from testrelay.models.job import Job  # noqa: E402
 from testrelay.observability import logger as relay_logger  # noqa: E402
+from testrelay_cli.operations import redrive  # noqa: E402
+from testrelay_cli.stack_target import StackTarget  # noqa: E402
 from testrelay_local.apigw import http_api_event  # noqa: E402
 from testrelay_local.functions import load_handler  # noqa: E402
-from testrelay_local.operations import redrive  # noqa: E402
 from testrelay_local.runtime import LocalRuntime, reset_process_caches  # noqa: E402
 from testrelay_local.sandbox import DEMO_TM_STATUSES, SandboxSeed  # noqa: E402
 from testrelay_local.sandbox.seed import (  # noqa: E402
@@ -77,7 +78,6 @@ from testrelay_local.signing import (  # noqa: E402
     github_headers,
     provider_headers,
 )
-from testrelay_local.stack_target import StackTarget  # noqa: E402
 from tests.ci_fixtures import delivery  # noqa: E402
 from tests.support import FakeLambdaContext, demo_job  # noqa: E402
 
