@@ -24,6 +24,8 @@ VENDOR_KEYS = {
     "browserstack_username": "BROWSERSTACK_USERNAME",
     "browserstack_access_key": "BROWSERSTACK_ACCESS_KEY",
     "github_token": "GITHUB_TOKEN",
+    "github_app_id": "GITHUB_APP_ID",
+    "github_app_private_key": "GITHUB_APP_PRIVATE_KEY",
     "gitlab_token": "GITLAB_TOKEN",
     "bitbucket_username": "BITBUCKET_USERNAME",
     "bitbucket_app_password": "BITBUCKET_APP_PASSWORD",

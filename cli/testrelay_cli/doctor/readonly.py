@@ -30,10 +30,11 @@ class ReadOnlySession(VendorSession):
         json: Any = None,
         params: Mapping[str, Any] | None = None,
         repeatable: bool | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         if method.upper() != "GET" or json is not None:
             raise WriteRefused(f"doctor is read-only: {method} {path} was not sent")
-        return super().request("GET", path, params=params)
+        return super().request("GET", path, params=params, headers=headers)
 
 
 def bearer_session(

@@ -1,4 +1,5 @@
-"""Bitbucket Cloud build statuses (`/bitbucket/2.0`): create (the same key overwrites), get and list.
+"""Bitbucket Cloud build statuses (`/bitbucket/2.0`): create (the same key overwrites), get and list;
+Code Insights reports and annotations (testrelay_local.sandbox.bitbucket_reports).
 
 Any repository is served; credentials are HTTP Basic with the seed's username and app password.
 """
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from testrelay_local.sandbox.bitbucket_reports import BitbucketReports
 from testrelay_local.sandbox.messages import MalformedBody, Request, Response
 from testrelay_local.sandbox.seed import SandboxSeed
 from testrelay_local.sandbox.vendor import VendorApi
@@ -36,6 +38,9 @@ class BitbucketApi(VendorApi):
         self.router.add("POST", base + "/build", self._create)
         self.router.add("GET", base + "/build/{key}", self._get)
         self.router.add("GET", base, self._list)
+        self.reports = BitbucketReports(self.error, lambda: self.behaviour, clock)
+        for method, template, handler in self.reports.routes():
+            self.router.add(method, template, handler)
 
     def authorized(self, request: Request) -> bool:
         encoded = request.credentials("Basic")
@@ -115,5 +120,6 @@ class BitbucketApi(VendorApi):
             "statuses": {
                 repo: {sha: list(by_key.values()) for sha, by_key in by_sha.items()}
                 for repo, by_sha in self._statuses.items()
-            }
+            },
+            "reports": self.reports.snapshot(),
         }

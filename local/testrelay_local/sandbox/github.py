@@ -1,4 +1,5 @@
-"""GitHub commit statuses (`/github`): create, list, and the combined status of a ref."""
+"""GitHub (`/github`): commit statuses (create, list, the combined status of a ref); the App's
+installation tokens, check runs and pull-request comments (testrelay_local.sandbox.github_checks)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from testrelay_local.sandbox.github_app import GithubAppAuth
+from testrelay_local.sandbox.github_checks import GithubChecks
 from testrelay_local.sandbox.messages import MalformedBody, Request, Response
 from testrelay_local.sandbox.seed import SandboxSeed
 from testrelay_local.sandbox.vendor import VendorApi
@@ -35,9 +38,23 @@ class GithubApi(VendorApi):
         self.router.add("GET", "/repos/{owner}/{repo}/commits/{ref}/statuses", self._list)
         self.router.add("GET", "/repos/{owner}/{repo}/statuses/{ref}", self._list)
         self.router.add("GET", "/repos/{owner}/{repo}/commits/{ref}/status", self._combined)
+        self.app = GithubAppAuth(
+            seed.github_app_id,
+            seed.github_app_private_key,
+            seed.github_app_installation_id,
+            seed.github_app_token_lifetime_s,
+            clock,
+        )
+        self.checks = GithubChecks(
+            self.app, lambda request: self.app.kind(request, seed.github_token), clock, seed.github_app_repositories
+        )
+        for method, template, handler in self.checks.routes():
+            self.router.add(method, template, handler)
 
     def authorized(self, request: Request) -> bool:
-        return request.credentials("Bearer", "token") == self._seed.github_token
+        """The personal token, an unexpired installation token or the App's JWT; each endpoint then
+        takes only what GitHub documents for it."""
+        return self.app.kind(request, self._seed.github_token) is not None
 
     def error(self, status: int, message: str) -> Response:
         return Response.of_json(status, {"message": message, "documentation_url": DOCS_URL})
@@ -151,5 +168,6 @@ class GithubApi(VendorApi):
             "statuses": {
                 repo: {sha: list(reversed(statuses)) for sha, statuses in by_sha.items()}
                 for repo, by_sha in self._statuses.items()
-            }
+            },
+            **self.checks.snapshot(),
         }

@@ -1,4 +1,5 @@
-"""GitLab external commit statuses (`/gitlab/api/v4`): create and list, with GitLab's state machine.
+"""GitLab external commit statuses (`/gitlab/api/v4`): create and list, with GitLab's state machine;
+merge-request notes (testrelay_local.sandbox.gitlab_notes).
 
 Any project (numeric id or URL-encoded path) is served. A status is identified by its project,
 commit, name and ref; a state it cannot move to (e.g. `success` again) is refused with GitLab's
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
+from testrelay_local.sandbox.gitlab_notes import GitlabNotes
 from testrelay_local.sandbox.messages import MalformedBody, Request, Response
 from testrelay_local.sandbox.seed import SandboxSeed
 from testrelay_local.sandbox.vendor import VendorApi
@@ -49,6 +51,9 @@ class GitlabApi(VendorApi):
         """project path → sha → statuses, oldest first."""
         self.router.add("POST", "/projects/{project}/statuses/{sha}", self._create)
         self.router.add("GET", "/projects/{project}/repository/commits/{sha}/statuses", self._list)
+        self.mr_notes = GitlabNotes(clock)
+        for method, template, handler in self.mr_notes.routes():
+            self.router.add(method, template, handler)
 
     def authorized(self, request: Request) -> bool:
         token = request.header("private-token") or request.credentials("Bearer")
@@ -129,5 +134,6 @@ class GitlabApi(VendorApi):
             "statuses": {
                 project: {sha: list(reversed(statuses)) for sha, statuses in by_sha.items()}
                 for project, by_sha in self._statuses.items()
-            }
+            },
+            "merge_request_notes": self.mr_notes.snapshot(),
         }

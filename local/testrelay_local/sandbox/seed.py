@@ -11,6 +11,8 @@ DEMO_TM_API_KEY = "sandbox-tm-key"
 DEMO_GITHUB_TOKEN = "sandbox-github-token"  # noqa: S105 (a public sandbox credential)
 DEMO_BROWSERSTACK_USERNAME = "sandbox-browserstack-user"
 DEMO_BROWSERSTACK_ACCESS_KEY = "sandbox-browserstack-key"
+DEMO_GITHUB_APP_ID = "424242"
+DEMO_GITHUB_INSTALLATION_ID = 77
 DEMO_GITLAB_TOKEN = "sandbox-gitlab-token"  # noqa: S105 (a public sandbox credential)
 DEMO_BITBUCKET_USERNAME = "sandbox-bitbucket-user"
 DEMO_BITBUCKET_APP_PASSWORD = "sandbox-bitbucket-app-password"  # noqa: S105 (a public sandbox credential)
@@ -19,6 +21,12 @@ DEMO_BITBUCKET_APP_PASSWORD = "sandbox-bitbucket-app-password"  # noqa: S105 (a 
 # either so clients can be tested against both.
 CaseResult = Literal["SUCCESS", "PASSED", "FAILURE", "FAILED", "ABORTED", "NOT_EXECUTED", "STOPPED"]
 PASSED_RESULTS = frozenset({"SUCCESS", "PASSED"})
+
+
+def _demo_app_key() -> str:
+    from testrelay_local.sandbox.github_app import demo_app_key  # cryptography loads only when used
+
+    return demo_app_key()
 
 
 class _SeedModel(BaseModel):
@@ -105,6 +113,7 @@ TmLabels = Literal["objects", "strings"]
 BsCustomFields = Literal["list", "dict"]
 OverrideSpellings = Literal["enum", "both"]
 RunListing = Literal["absent", "filtered", "unfiltered"]
+AnnotationRepeat = Literal["upsert", "conflict"]
 
 
 class VendorBehaviour(_SeedModel):
@@ -142,6 +151,11 @@ class VendorBehaviour(_SeedModel):
         "(405, as documented: no listing), filtered (honours ?executionId= and ?buildNo=), unfiltered (ignores "
         "the query: every run of the account); both listings answer a Spring page, newest first, ?page=&size=",
     )
+    bb_annotation_repeat: AnnotationRepeat = Field(
+        default="upsert",
+        description="a Bitbucket bulk annotation upload naming an external_id the report already holds "
+        "(not documented): upsert (replaced) or conflict (409 for the request)",
+    )
 
 
 class SandboxSeed(_SeedModel):
@@ -150,6 +164,13 @@ class SandboxSeed(_SeedModel):
     testsigma_api_key: str = DEMO_TESTSIGMA_API_KEY
     testsigma_tm_api_key: str = DEMO_TM_API_KEY
     github_token: str = DEMO_GITHUB_TOKEN
+    github_app_id: str = DEMO_GITHUB_APP_ID
+    github_app_private_key: str = Field(default_factory=_demo_app_key, repr=False)
+    github_app_installation_id: int = Field(default=DEMO_GITHUB_INSTALLATION_ID, gt=0)
+    github_app_token_lifetime_s: float = Field(default=3600, gt=0, description="an installation token's life")
+    github_app_repositories: list[str] = Field(
+        default_factory=list, description="the repositories the App is installed on (owner/name); empty: every one"
+    )
     browserstack_username: str = DEMO_BROWSERSTACK_USERNAME
     browserstack_access_key: str = DEMO_BROWSERSTACK_ACCESS_KEY
     bs_projects: dict[str, BsProjectSeed] = Field(default_factory=dict)

@@ -272,6 +272,18 @@ class Ledger:
                 continue
             return True
         return False
+    def get_history(self, scope: str) -> dict[str, Any] | None:
+        """The last CI report of a route for one pull request or branch (testrelay.relay.ci_digest)."""
+        item = self.table.get_item(Key=self._history_key(scope), ConsistentRead=True).get("Item")
+        return _plain(item) if item else None
+
+    def put_history(self, scope: str, **fields: Any) -> None:
+        now = int(time.time())
+        self._update(self._history_key(scope), {**fields, "updated_at": now, "expires_at": now + RETENTION_SECONDS})
+
+    @staticmethod
+    def _history_key(scope: str) -> dict[str, str]:
+        return {"pk": f"HISTORY#{scope}", "sk": "REPORT"}
 
     def _update(self, key: dict[str, str], fields: dict[str, Any]) -> None:
         names = {f"#f{i}": name for i, name in enumerate(fields)}

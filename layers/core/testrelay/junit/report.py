@@ -35,7 +35,7 @@ from testrelay.junit import trcli_ids
 from testrelay.junit.case_naming import case_name, case_suite, suite_name
 from testrelay.junit.case_outcome import case_outcome, local_name, worst
 from testrelay.junit.xml_events import xml_events
-from testrelay.models.execution import CaseResult
+from testrelay.models.execution import CaseResult, duration_of, short_message
 from testrelay.models.routes import JunitReading
 from testrelay.sync.status_map import relay_status
 
@@ -100,7 +100,17 @@ def _case_result(case: ET.Element, suite: str | None, reading: JunitReading) -> 
         status=relay_status(result),
         suite=case_suite(case, suite),
         ids=_ids(case, name, reading) or None,
+        message=_failure_message(case),
+        duration_ms=duration_of(case.get("time"), 1000),
     )
+
+
+def _failure_message(case: ET.Element) -> str | None:
+    """The `message` (else `type`) of the case's first <failure> or <error>: what CI annotations show."""
+    for child in case:
+        if local_name(child.tag) in _SUITE_OUTCOMES:
+            return short_message(child.get("message") or child.get("type"))
+    return None
 
 
 def _suite_result(suite: _Suite) -> CaseResult:

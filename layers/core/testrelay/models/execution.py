@@ -96,6 +96,32 @@ class ExecutionStatus(BaseModel):
     duration_seconds: float | None = Field(default=None, description="how long a finished run took (vendor's figure)")
 
 
+MESSAGE_LIMIT = 4000
+"""A case's failure message is kept to this many characters: enough for a CI annotation, small in S3."""
+
+
+def short_message(value: object) -> str | None:
+    """A failure message as a CaseResult keeps it: text, stripped, cut to MESSAGE_LIMIT; None when empty."""
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return (text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 1] + "…") or None
+
+
+def duration_of(value: object, scale: float = 1.0) -> int | None:
+    """Milliseconds from a reported duration (`scale` 1000 for seconds); None when absent or not a number."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(str(value).strip().replace(",", ""))
+    except ValueError:
+        return None
+    if number != number or number < 0 or number * scale > 2**53:
+        return None
+    return int(number * scale)
+
+
 class CaseResult(BaseModel):
     """One test-case result of a Testsigma run (one per iteration or machine), or of a JUnit report
     (`case_id` 0: it has no Testsigma id)."""
@@ -113,6 +139,9 @@ class CaseResult(BaseModel):
     iteration: int | None = None
     ids: tuple[str, ...] | None = None
     """Target case ids the test itself declares (JUnit `<property name="test_case_id">`)."""
+    message: str | None = Field(default=None, max_length=MESSAGE_LIMIT)
+    """Why the case failed, as the tool said it (a JUnit failure's message); shown in CI annotations."""
+    duration_ms: int | None = Field(default=None, ge=0)
 
     @property
     def label(self) -> str:

@@ -360,6 +360,26 @@ class JunitReading(_Strict):
         return value
 
 
+class CiFeedback(_Strict):
+    """What the route reports to the CI besides (or instead of) the one-line commit status (README
+    "Reporting back to the CI"). Off by default: each needs a permission the status does not."""
+
+    github: Literal["commit_status", "check_run"] = Field(
+        default="commit_status",
+        description="check_run: a check run with summary and annotations, through the GitHub App "
+        "(github_app_id, github_app_private_key); commit_status: the token-only status",
+    )
+    github_installation_id: int | None = Field(
+        default=None, gt=0, description="the App's installation; when absent, looked up per repository"
+    )
+    pull_request_comment: bool = Field(
+        default=False, description="one summary comment per pull request (GitHub) or merge request note (GitLab)"
+    )
+    bitbucket_report: bool = Field(
+        default=False, description="a Code Insights report with annotations per failed case, beside the build status"
+    )
+
+
 class RouteAction(_Strict):
     """What a matched route does; copied into each job."""
 
@@ -369,6 +389,7 @@ class RouteAction(_Strict):
     targets: list[Target] = Field(default_factory=list)
     report_to_ci: bool = True
     junit: JunitReading = Field(default_factory=JunitReading)
+    ci_feedback: CiFeedback = Field(default_factory=CiFeedback)
 
     _name = field_validator("name")(_check_name)
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 from testrelay.models.job import Job
 from testrelay.observability import logger
-from testrelay.relay import services
+from testrelay.relay import github_checks, services
 from testrelay.vendors.bitbucket import BitbucketState
 from testrelay.vendors.github import CommitState
 from testrelay.vendors.gitlab import GitLabState
@@ -38,7 +38,8 @@ STATUS_PROVIDERS = frozenset({"github", "gitlab", "bitbucket"})
 def post_ci_status(job: Job, state: CommitState, description: str, target_url: str | None) -> bool:
     """Post a commit status; False when the route or the CI has no status to post."""
     event = job.event
-    if not job.route.report_to_ci:
+    if not job.route.report_to_ci or github_checks.wanted(job):
+        # A route on GitHub check runs reports through its check run instead (testrelay.relay.ci_feedback).
         return False
     link = target_url or event.run_url
     if event.provider not in STATUS_PROVIDERS or not event.commit_sha or not link:

@@ -10,7 +10,7 @@ from typing import Any
 from testrelay.aws.results_store import open_report, put_part, read_parts
 from testrelay.errors import InvalidPayload, RunNotFinished
 from testrelay.junit import parse_report
-from testrelay.models.execution import STATUS_SEVERITY, CaseResult, RunCounts, RunRef
+from testrelay.models.execution import STATUS_SEVERITY, CaseResult, RunCounts, RunRef, duration_of, short_message
 from testrelay.models.job import Job
 from testrelay.observability import logger
 from testrelay.relay import services
@@ -37,6 +37,9 @@ def _case_results(case: Mapping[str, Any]) -> Iterator[CaseResult]:
             result=result,
             status=relay_status(result),
             case_result_id=entry.get("testCaseResultId") or case.get("testCaseResultId"),
+            # Read where the answer carries them (a run's own status has both); never required.
+            message=short_message(entry.get("message") or case.get("message")),
+            duration_ms=duration_of(entry.get("duration") if entry is not case else case.get("duration")),
         )
 
 

@@ -10,7 +10,7 @@ from testrelay.errors import VendorError
 from testrelay.models.execution import RunCounts, RunRef
 from testrelay.models.job import Job
 from testrelay.observability import emit, logger
-from testrelay.relay import services
+from testrelay.relay import ci_feedback, services
 from testrelay.relay.ci_report import post_ci_status
 from testrelay.relay.end_events import announce_end
 from testrelay.relay.shards import missing_note
@@ -122,6 +122,8 @@ def report_to_ci(
         # Shards that never arrived are results not written: the status must not read as a clean run.
         state, description = "error", f"results not written: {missing}; {description}"[:DESCRIPTION_LIMIT]
     posted = post_ci_status(job, state, description, run.url)
+    feedback = ci_feedback.report_finished(job, run, collected, outcomes, counts, state, description)
+    posted = posted or bool(feedback.get("check_run_id"))
     end = job_state(outcomes)
     services.ledger().update_job(
         job.id,
@@ -135,6 +137,7 @@ def report_to_ci(
         counts=counts.model_dump(),
         targets=[dict(o) for o in outcomes],
         ci_status_posted=posted,
+        ci_feedback=feedback or None,
     )
     emit("JobsFinished", 1, {"route": job.route.name, "outcome": end}, job_id=job.id)
     logger.info(
@@ -186,6 +189,7 @@ def record_failure(job: Job, run: Mapping[str, Any] | None, error: Mapping[str, 
         posted = post_ci_status(job, "error", f"testrelay: {reason}", run_url)
     except VendorError as exc:
         logger.error("failure could not be reported to the CI", job_id=job.id, error=str(exc))
+    ci_feedback.report_failed(job, run_url, reason)
     # A run past its deadline is `timed_out`; every other failure `failed`. Both can be retried.
     end = "timed_out" if error.get("Error") == "DeadlineExceeded" else "failed"
     services.ledger().update_job(

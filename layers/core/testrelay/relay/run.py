@@ -10,7 +10,7 @@ from testrelay.errors import VendorOutcomeUnknown
 from testrelay.models.execution import ExecutionStatus, RunRef
 from testrelay.models.job import Job
 from testrelay.observability import logger
-from testrelay.relay import clock, polling, services
+from testrelay.relay import ci_feedback, clock, polling, services
 from testrelay.relay.templates import render
 from testrelay.vendors.testsigma import RUN_MARKER_KEY, marked_build_number
 
@@ -43,6 +43,7 @@ def trigger_plan(job: Job) -> RunRef:
     )
     claimed = RunRef.model_validate(ledger.claim_run(job.id, run.model_dump()))
     logger.info("testsigma run started", job_id=job.id, run_id=claimed.run_id, plan_id=plan.test_plan_id)
+    ci_feedback.report_started(job, claimed)
     return claimed
 
 

@@ -14,6 +14,7 @@ from testrelay.sync.rate_limit import Pacer, RateSpec, announced_by, shared_limi
 from testrelay.vendors.bitbucket import BitbucketClient
 from testrelay.vendors.browserstack_tm import BrowserStackTmClient
 from testrelay.vendors.github import GitHubClient
+from testrelay.vendors.github_app import GitHubApp
 from testrelay.vendors.gitlab import GitLabClient
 from testrelay.vendors.http import RetryPolicy, VendorSession
 from testrelay.vendors.testsigma import TestsigmaClient
@@ -142,6 +143,32 @@ def browserstack_tm() -> BrowserStackTmClient:
 def github() -> GitHubClient:
     settings = get_settings()
     return _github(settings.github_api_url, vendor_secret("github_token"), settings.http_timeout_seconds)
+
+
+@lru_cache(maxsize=2)
+def _github_app(base_url: str, app_id: str, private_key: str, timeout: float) -> GitHubApp:
+    headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
+    return GitHubApp(app_id, private_key, VendorSession("github", base_url, headers, timeout=timeout))
+
+
+def github_app() -> GitHubApp:
+    """The App behind check runs: one per process, so its installation tokens are minted once an hour."""
+    settings = get_settings()
+    return _github_app(
+        settings.github_api_url,
+        vendor_secret("github_app_id"),
+        vendor_secret("github_app_private_key"),
+        settings.http_timeout_seconds,
+    )
+
+
+def github_installation(repository: str, installation_id: int | None = None) -> tuple[int, GitHubClient]:
+    """A client acting as the App's installation on `repository` (check runs need one), and that
+    installation's id (to `forget` its token when GitHub refuses it)."""
+    settings = get_settings()
+    app = github_app()
+    installation = app.installation_for(repository, installation_id)
+    return installation, _github(settings.github_api_url, app.token(installation), settings.http_timeout_seconds)
 
 
 @lru_cache(maxsize=4)

@@ -1,4 +1,4 @@
-"""GitLab REST API: external commit statuses (`POST /projects/:id/statuses/:sha`)."""
+"""GitLab REST API: external commit statuses (`POST /projects/:id/statuses/:sha`) and merge-request notes."""
 
 from __future__ import annotations
 
@@ -11,6 +11,10 @@ from testrelay.vendors.http import VendorSession
 
 GitLabState = Literal["pending", "running", "success", "failed", "canceled"]
 TEXT_LIMIT = 255
+NOTE_LIMIT = 1_000_000
+"""A note's body, in characters (GitLab refuses longer ones)."""
+PAGE_SIZE = 100
+MAX_PAGES = 100
 
 
 def _short(value: str) -> str:
@@ -51,4 +55,29 @@ class GitLabClient:
                 logger.info("GitLab commit status already in this state", project=project, sha=sha, state=state)
                 return None
             raise
+        return answer
+
+    def merge_request_notes(self, project: str, iid: str) -> list[dict[str, Any]]:
+        """Every note of the merge request, oldest first, 100 a page (`page` until a short page)."""
+        path = f"/projects/{quote(project, safe='')}/merge_requests/{quote(iid, safe='')}/notes"
+        found: list[dict[str, Any]] = []
+        for page in range(1, MAX_PAGES + 1):
+            answer = self.http.request(
+                "GET", path, params={"per_page": PAGE_SIZE, "page": page, "sort": "asc", "order_by": "created_at"}
+            )
+            if not isinstance(answer, list):
+                break
+            found += [note for note in answer if isinstance(note, dict)]
+            if len(answer) < PAGE_SIZE:
+                break
+        return found
+
+    def create_merge_request_note(self, project: str, iid: str, body: str) -> dict[str, Any]:
+        path = f"/projects/{quote(project, safe='')}/merge_requests/{quote(iid, safe='')}/notes"
+        answer: dict[str, Any] = self.http.request("POST", path, json={"body": body})
+        return answer
+
+    def update_merge_request_note(self, project: str, iid: str, note_id: int, body: str) -> dict[str, Any]:
+        path = f"/projects/{quote(project, safe='')}/merge_requests/{quote(iid, safe='')}/notes/{note_id}"
+        answer: dict[str, Any] = self.http.request("PUT", path, json={"body": body})
         return answer

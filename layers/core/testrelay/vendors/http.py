@@ -77,11 +77,13 @@ class VendorSession:
         json: Any = None,
         params: Mapping[str, Any] | None = None,
         repeatable: bool | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Any:
         """Send one call, retrying what is safe to retry; return the decoded JSON body (or None).
 
         `repeatable` overrides the method's idempotency for calls whose repetition is harmless
-        (a POST that replaces, like a commit status with the same context)."""
+        (a POST that replaces, like a commit status with the same context). `headers` add to the
+        session's for this call only (a GitHub App's short-lived JWT)."""
         url = f"{self.base_url}/{path.lstrip('/')}"
         idempotent = method in IDEMPOTENT if repeatable is None else repeatable
         what = f"{method} {path}"
@@ -98,7 +100,9 @@ class VendorSession:
                         self.vendor, f"{what}: rate budget holds calls back for {held.wait:.0f}s", 429
                     ) from held
             try:
-                response = self.session.request(method, url, json=json, params=params, timeout=self.timeout)
+                response = self.session.request(
+                    method, url, json=json, params=params, timeout=self.timeout, headers=headers
+                )
             except requests.ConnectionError as exc:
                 # A connection refused or not made in time never reached the vendor, so even a POST may
                 # repeat; one dropped after the request went out may have been processed.
