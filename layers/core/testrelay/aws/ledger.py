@@ -272,6 +272,7 @@ class Ledger:
                 continue
             return True
         return False
+
     def get_history(self, scope: str) -> dict[str, Any] | None:
         """The last CI report of a route for one pull request or branch (testrelay.relay.ci_digest)."""
         item = self.table.get_item(Key=self._history_key(scope), ConsistentRead=True).get("Item")
