@@ -56,19 +56,23 @@ from testrelay.aws.ledger import Ledger  # noqa: E402
 from testrelay.aws.queue import send_jobs  # noqa: E402
 from testrelay.models.job import Job  # noqa: E402
 from testrelay.observability import logger as relay_logger  # noqa: E402
+from testrelay_local import reconciliation  # noqa: E402
 from testrelay_local.apigw import http_api_event  # noqa: E402
 from testrelay_local.functions import load_handler  # noqa: E402
 from testrelay_local.operations import redrive  # noqa: E402
-from testrelay_local.runtime import LocalRuntime, reset_process_caches  # noqa: E402
-from testrelay_local.sandbox import DEMO_TM_STATUSES, SandboxSeed  # noqa: E402
-from testrelay_local.sandbox.seed import (  # noqa: E402
-    BsCaseSeed,
-    BsProjectSeed,
-    PlanCaseSeed,
-    PlanSeed,
-    TmCaseSeed,
-    TmProjectSeed,
+from testrelay_local.reconciliation import (  # noqa: E402
+    BS_BULK,
+    BS_LIST_RESULTS,
+    OVERRIDE,
+    TM_LIST_CASES,
+    TM_UPDATE,
+    calls,
+    deliver,
+    fault_rules,
+    not_executed,
 )
+from testrelay_local.runtime import LocalRuntime  # noqa: E402
+from testrelay_local.samples import FakeLambdaContext, delivery, demo_job  # noqa: E402
 from testrelay_local.signing import (  # noqa: E402
     basic_auth_headers,
     bitbucket_headers,
@@ -78,8 +82,6 @@ from testrelay_local.signing import (  # noqa: E402
     provider_headers,
 )
 from testrelay_local.stack_target import StackTarget  # noqa: E402
-from tests.ci_fixtures import delivery  # noqa: E402
-from tests.support import FakeLambdaContext, demo_job  # noqa: E402
 
 EVENTS = ROOT / "events"
 GITHUB_PAYLOAD = (EVENTS / "github" / "workflow_run.completed.payload.json").read_bytes()
@@ -88,55 +90,7 @@ DOCUMENTED_STATUSES = {200, 202, 400, 401, 404, 413, 415, 503}
 LISTING_VARIANTS = ("filtered", "unfiltered", "absent")
 
 
-RECONCILE_PLAN, RECONCILE_TM, RECONCILE_BS = 1, "tm-reconcile", "PR-9"
-RECONCILE_RESULTS = ("SUCCESS", "FAILURE", "NOT_EXECUTED")
-RECONCILE_BS_STATUS = {"SUCCESS": "passed", "FAILURE": "failed", "NOT_EXECUTED": "skipped"}
-RECONCILE_TM_STATUS = {"SUCCESS": "Passed", "FAILURE": "Failed", "NOT_EXECUTED": "Untested"}
-_TM_STATUS_IDS = "\n".join(
-    f"          {status}: {DEMO_TM_STATUSES[name]}"
-    for status, name in (
-        ("passed", "Passed"),
-        ("failed", "Failed"),
-        ("blocked", "Blocked"),
-        ("skipped", "Skipped"),
-        ("untested", "Untested"),
-    )
-)
-RECONCILE_ROUTES = f"""
-version: 1
-routes:
-  - name: reconcile
-    match: {{repositories: [octo-org/octo-repo], workflows: ["*"]}}
-    testsigma: {{test_plan_id: {RECONCILE_PLAN}}}
-    polling: {{first_wait_seconds: 0, max_wait_seconds: 1, deadline_seconds: 600}}
-    targets:
-      - kind: testsigma_tm
-        name: tm
-        project_id: {RECONCILE_TM}
-        match_by: [id_token]
-        batch_size: 20
-        status_ids:
-{_TM_STATUS_IDS}
-      - kind: browserstack_tm
-        name: bs
-        project_id: {RECONCILE_BS}
-        match_by: [id_token]
-        statuses: {{untested: skipped}}
-        batch_size: 20
-        cases_per_call: 5000
-        bulk_results: true
-      - kind: testsigma_override
-        name: overrides
-        overrides: {{NOT_EXECUTED: FAILURE}}
-        batch_size: 5
-"""
-"""Three targets of every kind that reconciles (as tests/e2e/test_write_back_reconciliation.py): each
-case's Testsigma result is SUCCESS, FAILURE, NOT_EXECUTED in turn; BrowserStack gets one result per
-case, Test Management one status per case, Testsigma one override per NOT_EXECUTED case."""
-RUNTIME_ENV = {
-    # Pacing is not what R2/R3 measure: the sandbox's own throttle is off and a throttle fault asks for 1 s.
-    "reconcile": {"BROWSERSTACK_TM_RATE_LIMIT": "100000", "BROWSERSTACK_TM_THROTTLE_WAIT_SECONDS": "1"},
-}
+RUNTIME_ENV = {"reconcile": reconciliation.ENVIRONMENT}
 
 
 @dataclass
@@ -182,7 +136,7 @@ class Bench:
     def _routes_file(self, name: str) -> Path:
         path = Path(self._tmp.name) / f"{name}.yaml"
         if name == "reconcile":
-            path.write_text(RECONCILE_ROUTES)
+            path.write_text(reconciliation.ROUTES)
         elif name == "every-ci":
             github = yaml.safe_load((ROOT / "config" / "routes.yaml").read_text())["routes"]
             others = yaml.safe_load((ROOT / "tests" / "e2e" / "ci_routes.yaml").read_text())["routes"]
@@ -352,63 +306,10 @@ def r1_redelivered(bench: Bench, providers: tuple[str, ...] = R1_PROVIDERS) -> l
 # ------------------------------------------------------------------ R2 and R3: write-back at every target kind
 
 
-def _reconcile_seed(cases: int) -> SandboxSeed:
-    names = [f"[TC-{n}] case {n}" for n in range(1, cases + 1)]
-    return SandboxSeed.demo().model_copy(
-        update={
-            "test_plans": {
-                RECONCILE_PLAN: PlanSeed(
-                    name="Reconcile",
-                    cases=[
-                        PlanCaseSeed(
-                            testCaseId=10_000 + n,
-                            testCaseName=names[n - 1],
-                            testSuiteId=1,
-                            testSuiteName="suite",
-                            result=RECONCILE_RESULTS[n % 3],
-                        )
-                        for n in range(1, cases + 1)
-                    ],
-                )
-            },
-            "tm_projects": {
-                RECONCILE_TM: TmProjectSeed(
-                    name="Reconcile",
-                    cases=[
-                        TmCaseSeed(id=f"tm-{n}", human_id=f"TC-{n}", title=f"case {n}") for n in range(1, cases + 1)
-                    ],
-                )
-            },
-            "bs_projects": {
-                RECONCILE_BS: BsProjectSeed(
-                    name="Reconcile",
-                    cases=[BsCaseSeed(identifier=f"TC-{n}", title=f"case {n}") for n in range(1, cases + 1)],
-                )
-            },
-            "bs_async_delay_s": 0.0,
-        }
-    )
-
-
 def _reconcile_runtime(bench: Bench, cases: int, rules: list[dict[str, Any]]) -> LocalRuntime:
     runtime = bench.runtime("reconcile", run_duration=0.0)
-    assert runtime.sandbox is not None
-    reset_process_caches()
-    runtime.sandbox.load_seed(_reconcile_seed(cases))
-    runtime.sandbox.reset()
-    runtime.sandbox.set_throttle(testsigma_tm={"enabled": False}, browserstack_tm={"enabled": False})
-    runtime.sandbox.configure(bs_bulk_results="present")
-    runtime.sandbox.set_faults(rules=rules)
+    reconciliation.prepare(runtime, cases, True, rules)
     return runtime
-
-
-def _deliver(runtime: LocalRuntime) -> str:
-    headers = github_headers(runtime.webhook_secret, GITHUB_PAYLOAD, "workflow_run", str(uuid.uuid4()))
-    answer = requests.post(runtime.webhook_url("github"), data=GITHUB_PAYLOAD, headers=headers, timeout=30)
-    jobs = answer.json().get("jobs", []) if answer.status_code == 202 else []
-    if len(jobs) != 1:
-        raise RuntimeError(f"the delivery was answered {answer.status_code} {answer.text[:200]}")
-    return str(jobs[0])
 
 
 @dataclass
@@ -423,28 +324,28 @@ class Held:
 def _held(runtime: LocalRuntime, cases: int) -> dict[str, Held]:
     assert runtime.sandbox is not None
     state = runtime.sandbox.state()
-    expected = {f"TC-{n}": RECONCILE_RESULTS[n % 3] for n in range(1, cases + 1)}
+    expected = {f"TC-{n}": reconciliation.RESULTS[n % 3] for n in range(1, cases + 1)}
     held: dict[str, Held] = {}
-    bs_runs = list(state["browserstack_tm"]["projects"][RECONCILE_BS].get("test_runs", {}).values())
+    bs_runs = list(state["browserstack_tm"]["projects"][reconciliation.BS_PROJECT].get("test_runs", {}).values())
     bs = {c["identifier"]: [r["status"] for r in c["results"]] for run in bs_runs for c in run["test_cases"]}
     held["bs"] = Held(
-        sum(bs.get(case) == [RECONCILE_BS_STATUS[r]] for case, r in expected.items()),
+        sum(bs.get(case) == [reconciliation.BS_STATUS[r]] for case, r in expected.items()),
         sum(len(bs.get(case, [])) > 1 for case in expected),
-        sum(not bs.get(case) or RECONCILE_BS_STATUS[r] not in bs[case] for case, r in expected.items()),
+        sum(not bs.get(case) or reconciliation.BS_STATUS[r] not in bs[case] for case, r in expected.items()),
     )
-    tm_runs = list(state["testsigma_tm"]["projects"][RECONCILE_TM].get("test_runs", {}).values())
+    tm_runs = list(state["testsigma_tm"]["projects"][reconciliation.TM_PROJECT].get("test_runs", {}).values())
     tm = {c["human_id"]: (c["status_name"], c["update_count"]) for run in tm_runs for c in run["test_run_cases"]}
     held["tm"] = Held(
-        sum(tm.get(case) == (RECONCILE_TM_STATUS[r], 1) for case, r in expected.items()),
+        sum(tm.get(case) == (reconciliation.TM_STATUS[r], 1) for case, r in expected.items()),
         sum(tm.get(case, ("", 0))[1] > 1 for case in expected),
-        sum(tm.get(case, ("", 0))[0] != RECONCILE_TM_STATUS[r] for case, r in expected.items()),
+        sum(tm.get(case, ("", 0))[0] != reconciliation.TM_STATUS[r] for case, r in expected.items()),
     )
     overridden = [
         (c["testCaseId"], [o["result"] for o in c["overrides"]])
         for run in state["testsigma"]["runs"].values()
         for c in run["cases"]
     ]
-    wanted = {10_000 + n for n in range(1, cases + 1) if RECONCILE_RESULTS[n % 3] == "NOT_EXECUTED"}
+    wanted = {10_000 + n for n in range(1, cases + 1) if reconciliation.RESULTS[n % 3] == "NOT_EXECUTED"}
     by_case = dict(overridden)
     held["overrides"] = Held(
         sum(by_case.get(case) == ["FAILURE"] for case in wanted),
@@ -456,8 +357,7 @@ def _held(runtime: LocalRuntime, cases: int) -> dict[str, Held]:
 
 
 def _expected_once(cases: int) -> dict[str, int]:
-    not_executed = sum(1 for n in range(1, cases + 1) if RECONCILE_RESULTS[n % 3] == "NOT_EXECUTED")
-    return {"bs": cases, "tm": cases, "overrides": not_executed}
+    return {"bs": cases, "tm": cases, "overrides": not_executed(cases)}
 
 
 def _held_ok(held: dict[str, Held], cases: int) -> bool:
@@ -475,16 +375,6 @@ def _held_text(held: dict[str, Held]) -> str:
     )
 
 
-def _calls(runtime: LocalRuntime, vendor: str, endpoint: str) -> int:
-    assert runtime.sandbox is not None
-    return int(runtime.sandbox.state()["requests"][vendor].get(endpoint, {}).get("calls", 0))
-
-
-BS_BULK = "POST /api/v2/projects/{project_id}/test-runs/{run_id}/results/bulk"
-BS_LIST_RESULTS = "GET /api/v2/projects/{project_id}/test-runs/{run_id}/results"
-TM_UPDATE = "PUT /projects/{project_id}/test_runs/{test_run_id}/test_cases"
-TM_LIST_CASES = "GET /projects/{project_id}/test_runs/{test_run_id}/test_cases"
-OVERRIDE = "PUT /execution_results/{run_id}/override"
 R2_KINDS = ("throttle", "server_error", "internal_error", "lost_answer", "lost_connection")
 
 
@@ -509,24 +399,10 @@ def _execution_errors(runtime: LocalRuntime, name: str) -> list[str]:
 def r2_faulted_write_back(bench: Bench, cases: int = 10_000, share: float = 0.2, seed: int = 2) -> list[Row]:
     """A fifth of every vendor call the write-back makes faulted, five kinds in equal shares (the
     Testsigma trigger and polling are left alone: only its override call is faulted)."""
-    rules: list[dict[str, Any]] = []
-    each = share / len(R2_KINDS)
-    for offset, (vendor, method) in enumerate((("browserstack_tm", "*"), ("testsigma_tm", "*"), ("testsigma", "PUT"))):
-        for index, kind in enumerate(R2_KINDS):
-            # Rules are tried in turn, each on the calls the ones before let through: `each` of all calls.
-            rate = each / (1 - each * index)
-            rules.append(
-                {
-                    "vendor": vendor,
-                    "method": method,
-                    "kind": kind,
-                    "rate": rate,
-                    "seed": seed * 100 + offset * 10 + index,
-                }
-            )
+    rules = fault_rules(R2_KINDS, share, seed)
     runtime = _reconcile_runtime(bench, cases, rules)
     with timed() as elapsed:
-        job_id = _deliver(runtime)
+        job_id = deliver(runtime)
         status = _wait_finished(runtime, {job_id}, timeout=max(600.0, cases * 0.2)).get(job_id, "NOT_STARTED")
         held = _held(runtime, cases)
     record = Ledger(runtime.outputs["LedgerTableName"]).get_job(job_id) or {}
@@ -586,7 +462,7 @@ def r3_killed_worker(bench: Bench, cases: int = 200, k: int = 3, error: str = "L
     common.batch_applied_hook = die_after_k
     try:
         with timed() as elapsed:
-            job_id = _deliver(runtime)
+            job_id = deliver(runtime)
             status = _wait_finished(runtime, {job_id}, timeout=180).get(job_id, "NOT_STARTED")
     finally:
         common.batch_applied_hook = previous
@@ -594,12 +470,12 @@ def r3_killed_worker(bench: Bench, cases: int = 200, k: int = 3, error: str = "L
     errors = _execution_errors(runtime, job_id)
     once = _expected_once(cases)
     sends = {
-        "bs": _calls(runtime, "browserstack_tm", BS_BULK),
-        "tm": _calls(runtime, "testsigma_tm", TM_UPDATE),
-        "overrides": _calls(runtime, "testsigma", OVERRIDE),
+        "bs": calls(runtime, "browserstack_tm", BS_BULK),
+        "tm": calls(runtime, "testsigma_tm", TM_UPDATE),
+        "overrides": calls(runtime, "testsigma", OVERRIDE),
     }
     batches = {"bs": -(-once["bs"] // 20), "tm": -(-once["tm"] // 20), "overrides": -(-once["overrides"] // 5)}
-    read_backs = _calls(runtime, "browserstack_tm", BS_LIST_RESULTS) + _calls(runtime, "testsigma_tm", TM_LIST_CASES)
+    read_backs = calls(runtime, "browserstack_tm", BS_LIST_RESULTS) + calls(runtime, "testsigma_tm", TM_LIST_CASES)
     resumed: dict[str, int | None] = {target: next(iter(after.get(target, [])), None) for target in died_at}
     ok = (
         status == "SUCCEEDED"

@@ -204,9 +204,27 @@ class Ledger:
             return recorded
         return run
 
-    def recorded_run(self, job_id: str) -> dict[str, Any] | None:
-        job = self.get_job(job_id)
-        return job.get("testsigma_run") if job else None
+    @staticmethod
+    def _plan_key(plan_id: int) -> dict[str, str]:
+        return {"pk": f"PLAN#{plan_id}", "sk": "PLAN"}
+
+    def plan_last_run(self, plan_id: int) -> int | None:
+        """The latest Testsigma run of the plan the relay has seen (None: none yet)."""
+        item = self.table.get_item(Key=self._plan_key(plan_id), ConsistentRead=True).get("Item")
+        return int(item["last_run_id"]) if item and item.get("last_run_id") is not None else None
+
+    def note_plan_run(self, plan_id: int, run_id: int) -> None:
+        """Note a run of the plan the relay saw; only ever moves forward (run ids increase)."""
+        try:
+            self.table.update_item(
+                Key=self._plan_key(plan_id),
+                UpdateExpression="SET last_run_id = :run, updated_at = :now",
+                ConditionExpression="attribute_not_exists(last_run_id) OR last_run_id < :run",
+                ExpressionAttributeValues={":run": run_id, ":now": int(time.time())},
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
 
     def get_target(self, job_id: str, target: str) -> dict[str, Any]:
         item = self.table.get_item(Key=self._key(job_id, f"TARGET#{target}"), ConsistentRead=True).get("Item")
