@@ -18,7 +18,8 @@ the vendor sandbox, the local HTTP front) are the witnesses; what is measured is
   R7  a job whose start keeps failing (Step Functions refuses StartExecution) -> in the DLQ after 5
       receives with its reason shown by `redrive`; the cause fixed, redriven -> one execution, done once
   R8  a TriggerPlan that dies between Testsigma's answer and the ledger write, then runs again ->
-      1 Testsigma run, for each variant of the (undocumented) run listing
+      1 Testsigma run, for each variant of the (undocumented) run listing, the documented account
+      (none) included; and, on that account, the residual case of a plan never triggered before
 
 Run: .venv/bin/python bench/reliability.py [--only R1,R4] [--quick]
 """
@@ -947,13 +948,31 @@ def crash_before_ledger_write() -> Iterator[None]:
         Ledger.claim_run = original  # type: ignore[method-assign]
 
 
-def crash_after_trigger(runtime: LocalRuntime, listing: str) -> tuple[list[dict[str, Any]], int | None, int]:
+def plan_seen(runtime: LocalRuntime, seen: bool) -> None:
+    """The demo route's plan as an earlier job left it (`seen`: triggered, the ledger holds its run),
+    or as on a new route (the ledger forgets every run of the plan)."""
+    from testrelay.relay.run import trigger_plan
+
+    if seen:
+        trigger_plan(demo_job(delivery=str(uuid.uuid4())))
+        return
+    plan_id = demo_job().route.testsigma.test_plan_id
+    Ledger(runtime.outputs["LedgerTableName"]).table.delete_item(Key={"pk": f"PLAN#{plan_id}", "sk": "PLAN"})
+
+
+def crash_after_trigger(
+    runtime: LocalRuntime, listing: str, seen_before: bool = True
+) -> tuple[list[dict[str, Any]], int | None, int]:
     """Trigger a fresh job's plan with a crash before the ledger write, then again (the retry).
-    Answers (the job's Testsigma runs, the run the retry recorded, the runs the first attempt started)."""
+    `seen_before`: an earlier job of the route triggered the plan (as on any route but a new one), so
+    the ledger holds a run of the plan to read the plan's latest run from; otherwise the ledger
+    forgets the plan first. Answers (the job's Testsigma runs, the run the retry recorded, the runs
+    the first attempt started)."""
     from testrelay.relay.run import trigger_plan
 
     assert runtime.sandbox is not None
     runtime.sandbox.configure(ts_run_listing=listing)
+    plan_seen(runtime, seen_before)
     job: Job = demo_job(delivery=str(uuid.uuid4()))
     with crash_before_ledger_write():
         with suppress(_Crash):
@@ -963,22 +982,28 @@ def crash_after_trigger(runtime: LocalRuntime, listing: str) -> tuple[list[dict[
     return _runs_of(runtime, job.id), recorded, first
 
 
-def r8_crash_after_trigger(bench: Bench, variants: tuple[str, ...] = LISTING_VARIANTS) -> list[Row]:
+R8_VARIANTS = (*((listing, True) for listing in LISTING_VARIANTS), ("absent", False))
+"""Each run listing variant on a plan an earlier job triggered, and the documented account (no listing)
+on a plan the relay never triggered: nothing to read the plan's latest run from."""
+
+
+def r8_crash_after_trigger(bench: Bench, variants: tuple[tuple[str, bool], ...] = R8_VARIANTS) -> list[Row]:
     runtime = bench.runtime("default", run_duration=0.0)
     rows: list[Row] = []
-    for listing in variants:
+    for listing, seen_before in variants:
         with timed() as elapsed:
-            runs, recorded, first = crash_after_trigger(runtime, listing)
+            runs, recorded, first = crash_after_trigger(runtime, listing, seen_before)
         ids = sorted(int(run["id"]) for run in runs)
-        if listing == "absent":
-            # As documented: no listing. The relay says so in its log and triggers again.
-            expected, ok = "2 TS runs (no listing to look in: logged, triggered again)", len(runs) == 2
-        else:
+        if seen_before:
             expected, ok = "1 TS run, the one recorded", ids == [recorded] and first == 1
+        else:
+            # The residual window: no listing, and no run of the plan seen to read `lastRunId` from.
+            expected, ok = "2 TS runs (nothing to look the run up in: logged, triggered again)", len(runs) == 2
+        how = "listing" if listing != "absent" else "no listing: the plan's lastRunId"
         rows.append(
             Row(
-                f"R8 listing={listing}",
-                "TriggerPlan dies after Testsigma's answer, before the ledger write; then retried",
+                f"R8 listing={listing}" + ("" if seen_before else ", plan never triggered before"),
+                f"TriggerPlan dies after Testsigma's answer, before the ledger write; then retried ({how})",
                 expected,
                 f"{len(runs)} TS run(s) {ids}, recorded {recorded}",
                 ok,
