@@ -10,6 +10,9 @@ one override per NOT_EXECUTED case.
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +23,7 @@ import pytest
 from testrelay.relay import write_back as write_back_module
 from testrelay.relay.writers import common
 from testrelay.relay.writers.common import Budget
+from testrelay.settings import get_settings
 from testrelay_local.reconciliation import (
     BS_BULK,
     BS_LIST_RESULTS,
@@ -41,7 +45,7 @@ from testrelay_local.reconciliation import (
     seed,
 )
 from testrelay_local.runtime import LocalRuntime
-from tests.support import ledger, tm_run_cases, wait_for_execution
+from tests.support import history, ledger, tm_run_cases, wait_for_execution
 
 SMALL, LARGE = 60, 2000
 TARGET_WRITERS = {"tm": "write_testsigma_tm", "bs": "write_browserstack_tm", "overrides": "write_testsigma_override"}
@@ -237,6 +241,92 @@ def test_a_worker_killed_after_k_batches_resumes_at_k_without_duplicates(
     assert calls(runtime, "testsigma_tm", TM_LIST_CASES) == 1
 
 
+def test_a_read_back_page_that_keeps_failing_is_read_again_not_fatal(runtime: LocalRuntime) -> None:
+    # Given a write at BrowserStack and at Test Management applied but its answer lost, once, and the
+    # read-back that follows failing six calls in a row (503, a true 500): past the HTTP session's retries
+    prepare(
+        runtime,
+        SMALL,
+        True,
+        [
+            {
+                "vendor": "browserstack_tm",
+                "method": "POST",
+                "path": "/bulk$",
+                "kind": "lost_answer",
+                "after": 1,
+                "times": 1,
+            },
+            {
+                "vendor": "testsigma_tm",
+                "method": "PUT",
+                "path": "/test_cases$",
+                "kind": "lost_answer",
+                "after": 1,
+                "times": 1,
+            },
+            {"vendor": "browserstack_tm", "method": "GET", "path": "/results$", "kind": "server_error", "times": 6},
+            {
+                "vendor": "testsigma_tm",
+                "method": "GET",
+                "path": "/test_runs/[^/]+/test_cases$",
+                "kind": "internal_error",
+                "times": 6,
+            },
+        ],
+    )
+    # When a delivery arrives
+    job_id = deliver(runtime)
+    # Then the page is read again until it answers: the job succeeds, every row once, no target failed
+    assert wait_for_execution(runtime, job_id, timeout=120)["status"] == "SUCCEEDED"
+    _assert_every_row_once(runtime, SMALL)
+    _assert_job_written(runtime, job_id, SMALL)
+    assert runtime.sandbox is not None
+    assert runtime.sandbox.state()["faults"]["injected"] == {"lost_answer": 2, "server_error": 6, "internal_error": 6}
+    # And the batch whose answer was lost was found applied, not sent again
+    assert calls(runtime, "browserstack_tm", BS_BULK) == SMALL // 20
+    assert calls(runtime, "testsigma_tm", TM_UPDATE) == SMALL // 20
+
+
+def test_a_read_back_longer_than_an_invocation_goes_on_from_its_last_page(
+    runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a run of 300 cases (three pages of Test Management's run cases), each write-back invocation
+    # allowed one unit of work, and the write of the last batch applied but its answer lost
+    monkeypatch.setitem(os.environ, "WRITE_BACK_SLICE_SECONDS", "0.001")
+    get_settings.cache_clear()
+    caplog.set_level(logging.INFO, logger="testrelay")
+    cases = 300
+    prepare(
+        runtime,
+        cases,
+        True,
+        [
+            {
+                "vendor": "testsigma_tm",
+                "method": "PUT",
+                "path": "/test_cases$",
+                "kind": "lost_answer",
+                "after": 14,
+                "times": 1,
+            }
+        ],
+    )
+    try:
+        # When a delivery arrives
+        job_id = deliver(runtime)
+        # Then the job succeeds with every row once
+        assert wait_for_execution(runtime, job_id, timeout=300)["status"] == "SUCCEEDED"
+    finally:
+        get_settings.cache_clear()
+    _assert_every_row_once(runtime, cases)
+    _assert_job_written(runtime, job_id, cases)
+    # And the read-back, handed over after each page, read each page once: it went on from its last page
+    assert caplog.text.count("write-back handed over during a read-back") == 2
+    assert calls(runtime, "testsigma_tm", TM_LIST_CASES) == 3
+    assert calls(runtime, "testsigma_tm", TM_UPDATE) == cases // 20
+
+
 @pytest.mark.parametrize("draws", [11, 23, 37])
 def test_a_fifth_of_all_calls_faulted_still_writes_every_result_once(runtime: LocalRuntime, draws: int) -> None:
     # Given a fifth of every vendor call faulted: throttled, 503, answer lost after applying, connection dropped
@@ -286,3 +376,29 @@ def test_a_write_whose_outcome_stays_unknown_fails_the_target_saying_so(runtime:
     assert all(case["results"] == [] for case in bs_run["test_cases"])
     [tm_run] = tm_run_cases(runtime).values()
     assert all(case["update_count"] == 0 for case in tm_run["test_run_cases"])
+
+
+def test_a_target_that_fails_part_way_says_how_much_it_wrote(runtime: LocalRuntime) -> None:
+    # Given Test Management taking the first batch, then answering 503 to every write
+    prepare(
+        runtime,
+        SMALL,
+        True,
+        [{"vendor": "testsigma_tm", "method": "PUT", "path": "/test_cases$", "kind": "server_error", "after": 1}],
+    )
+    # When a delivery arrives
+    job_id = deliver(runtime)
+    execution = wait_for_execution(runtime, job_id, timeout=180)
+    # Then the execution says the results were written in part
+    assert (execution["status"], execution["error"]) == ("FAILED", "ResultsPartlyWritten")
+    # And the write-back's own output for the failed target carries what its checkpoint confirmed
+    [exited] = [
+        json.loads(e["stateExitedEventDetails"]["output"])
+        for e in history(runtime, execution["executionArn"])
+        if e.get("stateExitedEventDetails", {}).get("name") == "WriteBack"
+    ]
+    tm = next(o for o in exited["writeback"] if o["target"] == "tm")
+    assert (tm["status"], tm["written"], tm["to_write"], tm["error"]) == ("failed", 20, SMALL, "VendorUnavailable")
+    assert tm["run_id"] == next(iter(tm_run_cases(runtime)))
+    # And so does the job's record
+    assert _outcomes(runtime, job_id)["tm"] == ("partial", 20)
