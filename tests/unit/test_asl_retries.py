@@ -52,6 +52,7 @@ def test_the_asl_has_the_tasks_we_think() -> None:
         "PollStatus",
         "CollectResults",
         "WriteBack/WriteTarget",
+        "WriteBack/TargetFailed",
         "ReportToCi",
         "RecordTimeout",
         "RecordFailure",
