@@ -1000,6 +1000,7 @@ def r8_crash_after_trigger(bench: Bench, variants: tuple[tuple[str, bool], ...] 
             # The residual window: no listing, and no run of the plan seen to read `lastRunId` from.
             expected, ok = "2 TS runs (nothing to look the run up in: logged, triggered again)", len(runs) == 2
         how = "listing" if listing != "absent" else "no listing: the plan's lastRunId"
+        how = how if seen_before else "no listing, and no run of the plan seen"
         rows.append(
             Row(
                 f"R8 listing={listing}" + ("" if seen_before else ", plan never triggered before"),

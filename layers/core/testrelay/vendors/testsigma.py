@@ -103,12 +103,12 @@ class TestsigmaClient:
     def run_view(self, run_id: int) -> dict[str, Any] | None:
         """The run's status view (`GET /execution_results/<run_id>`); None when there is no such run."""
         try:
-            answer: dict[str, Any] = self.http.request("GET", f"/execution_results/{run_id}")
+            answer = self.http.request("GET", f"/execution_results/{run_id}")
         except VendorRejected as refused:
             if refused.status == 404:
                 return None
             raise
-        return answer
+        return answer if isinstance(answer, dict) else None
 
     def find_run_after(
         self, test_plan_id: int, build_number: str, job_id: str, seen_run: int, max_reads: int = 20
@@ -122,11 +122,11 @@ class TestsigmaClient:
         none is this job's; (None, False) when it cannot tell (`seen_run` gone or not of this plan, no
         `lastRunId`, or more than `max_reads` runs to check)."""
         seen = self.run_view(seen_run)
-        execution = (seen or {}).get("execution") or {}
-        latest = execution.get("lastRunId")
-        if seen is None or str(execution.get("id")) != str(test_plan_id):
+        execution = (seen or {}).get("execution")
+        if seen is None or not isinstance(execution, dict) or str(execution.get("id")) != str(test_plan_id):
             return None, False
-        if not isinstance(latest, int) or latest < seen_run:
+        latest = execution.get("lastRunId")
+        if not isinstance(latest, int) or isinstance(latest, bool) or latest < seen_run:
             return None, False
         for reads, run_id in enumerate(range(latest, seen_run - 1, -1)):
             if reads >= max_reads:
