@@ -12,10 +12,10 @@ export SAM_CLI_TELEMETRY := 0
 
 .PHONY: run test lint typecheck template-lint unit integration e2e build bench clean
 
-$(STAMP): requirements-dev.txt layers/core/requirements.txt pyproject.toml
+$(STAMP): requirements-dev.txt layers/core/requirements.txt pyproject.toml cli/pyproject.toml local/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e . -e ./cli -e ./local
 	touch $@
 
 $(SAM_STAMP): requirements-sam.txt
@@ -34,7 +34,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy layers/core/testrelay local/testrelay_local functions
+	$(BIN)/mypy layers/core/testrelay cli/testrelay_cli local/testrelay_local functions
 
 template-lint: $(STAMP) $(SAM_STAMP)
 	$(BIN)/cfn-lint template.yaml

@@ -57,10 +57,11 @@ from testrelay.aws.ledger import Ledger  # noqa: E402
 from testrelay.aws.queue import send_jobs  # noqa: E402
 from testrelay.models.job import Job  # noqa: E402
 from testrelay.observability import logger as relay_logger  # noqa: E402
+from testrelay_cli.operations import redrive  # noqa: E402
+from testrelay_cli.stack_target import StackTarget  # noqa: E402
 from testrelay_local import reconciliation  # noqa: E402
 from testrelay_local.apigw import http_api_event  # noqa: E402
 from testrelay_local.functions import load_handler  # noqa: E402
-from testrelay_local.operations import redrive  # noqa: E402
 from testrelay_local.reconciliation import (  # noqa: E402
     BS_BULK,
     BS_LIST_RESULTS,
@@ -82,7 +83,6 @@ from testrelay_local.signing import (  # noqa: E402
     github_headers,
     provider_headers,
 )
-from testrelay_local.stack_target import StackTarget  # noqa: E402
 
 EVENTS = ROOT / "events"
 GITHUB_PAYLOAD = (EVENTS / "github" / "workflow_run.completed.payload.json").read_bytes()

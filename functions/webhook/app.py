@@ -1,5 +1,5 @@
 """POST /webhooks/{provider}: verify, normalise, route and enqueue; answers in milliseconds.
-POST /reports/junit/{route}[/uploads[/{id}]]: JUnit reports in (testrelay.relay.report_intake)."""
+POST /reports/junit/{route}[/uploads[/{id}]|/done]: JUnit reports in (testrelay.relay.report_intake)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from testrelay.aws.secrets import SecretsUnavailable
 from testrelay.errors import ConfigurationError
 from testrelay.observability import lambda_entry, logger
 from testrelay.relay.intake import Answer, receive
-from testrelay.relay.report_intake import finish_upload, receive_report, start_upload
+from testrelay.relay.report_intake import finish_run, finish_upload, receive_report, start_upload
 
 app = APIGatewayHttpResolver()
 
@@ -53,6 +53,11 @@ def junit_upload(route: str) -> Response[str]:
 @app.post("/reports/junit/<route>/uploads/<upload_id>")
 def junit_upload_done(route: str, upload_id: str) -> Response[str]:
     return _answer(finish_upload(route, upload_id, dict(app.current_event.headers), _raw_body()))
+
+
+@app.post("/reports/junit/<route>/done")
+def junit_run_done(route: str) -> Response[str]:
+    return _answer(finish_run(route, dict(app.current_event.headers), _raw_body()))
 
 
 @app.exception_handler(ConfigurationError)  # type: ignore[untyped-decorator]

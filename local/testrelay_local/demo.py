@@ -13,8 +13,8 @@ import requests
 
 from testrelay.relay import services
 from testrelay.routing import load_routes
+from testrelay_cli.progress import follow
 from testrelay_local.functions import ROOT
-from testrelay_local.progress import follow
 from testrelay_local.runtime import DEFAULT_ROUTES, LocalRuntime, Vendors
 from testrelay_local.signing import github_headers
 

@@ -19,6 +19,7 @@ ROUTES = (
     (re.compile(r"^/webhooks/[^/]+$"), "POST /webhooks/{provider}"),
     (re.compile(r"^/reports/junit/[^/]+$"), "POST /reports/junit/{route}"),
     (re.compile(r"^/reports/junit/[^/]+/uploads$"), "POST /reports/junit/{route}/uploads"),
+    (re.compile(r"^/reports/junit/[^/]+/done$"), "POST /reports/junit/{route}/done"),
     (re.compile(r"^/reports/junit/[^/]+/uploads/[^/]+$"), "POST /reports/junit/{route}/uploads/{upload_id}"),
 )
 MAX_BODY = 10 * 1024 * 1024  # API Gateway's payload limit

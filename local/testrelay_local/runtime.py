@@ -4,9 +4,7 @@ an HTTP front for the webhook, a poller for the queue, and the vendor sandbox (o
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self
 
@@ -17,6 +15,9 @@ from testrelay.observability import logger
 from testrelay.relay import services
 from testrelay.routing import load_routes
 from testrelay.settings import get_settings
+from testrelay_cli.stack_target import LOCAL_WEBHOOK_SECRET
+from testrelay_cli.vendor_endpoints import VENDOR_KEYS
+from testrelay_cli.vendor_endpoints import Vendors as EnvironmentVendors
 from testrelay_local.cfn_template import load_template
 from testrelay_local.environment import environment
 from testrelay_local.functions import ROOT, load_handler
@@ -29,44 +30,10 @@ from testrelay_local.template_stack import provision_from_template
 
 TEMPLATE = ROOT / "template.yaml"
 DEFAULT_ROUTES = ROOT / "config" / "routes.yaml"
-LOCAL_WEBHOOK_SECRET = "local-webhook-secret"  # noqa: S105 - a local-only value, printed for the user
-
-# Settings variable of each vendor endpoint -> the public host, used for real vendors unless overridden.
-VENDOR_URLS = {
-    "TESTSIGMA_BASE_URL": "https://app.testsigma.com/api/v1",
-    "TESTSIGMA_APP_URL": "https://app.testsigma.com",
-    "TESTSIGMA_TM_BASE_URL": "https://test-management.testsigma.com/api/v1",
-    "BROWSERSTACK_TM_BASE_URL": "https://test-management.browserstack.com",
-    "GITHUB_API_URL": "https://api.github.com",
-    "GITLAB_API_URL": "https://gitlab.com/api/v4",
-    "BITBUCKET_API_URL": "https://api.bitbucket.org/2.0",
-}
-# Key in the VendorCredentials secret -> environment variable that gives it for real vendors.
-VENDOR_KEYS = {
-    "testsigma_api_key": "TESTSIGMA_API_KEY",
-    "testsigma_tm_api_key": "TESTSIGMA_TM_API_KEY",
-    "browserstack_username": "BROWSERSTACK_USERNAME",
-    "browserstack_access_key": "BROWSERSTACK_ACCESS_KEY",
-    "github_token": "GITHUB_TOKEN",
-    "gitlab_token": "GITLAB_TOKEN",
-    "bitbucket_username": "BITBUCKET_USERNAME",
-    "bitbucket_app_password": "BITBUCKET_APP_PASSWORD",
-}
 
 
-@dataclass(frozen=True)
-class Vendors:
-    urls: dict[str, str]
-    credentials: dict[str, str] = field(repr=False)
-
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Vendors:
-        """The real vendors: public hosts unless overridden, and the keys of the vendors the routes use."""
-        urls = {name: environ.get(name) or default for name, default in VENDOR_URLS.items()}
-        credentials = {key: environ[variable] for key, variable in VENDOR_KEYS.items() if environ.get(variable)}
-        if "testsigma_api_key" not in credentials:
-            raise ValueError("real vendors need at least TESTSIGMA_API_KEY (and the keys of your routes' targets)")
-        return cls(urls, credentials)
+class Vendors(EnvironmentVendors):
+    """The vendors a local runtime talks to: the real ones (from the environment), or the sandbox."""
 
     @classmethod
     def sandbox(cls, sandbox: Sandbox, seed: SandboxSeed) -> Vendors:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from testrelay_local.cli import main
-from testrelay_local.operations import enqueue, list_jobs
+from testrelay_cli.cli import main
+from testrelay_cli.operations import enqueue, list_jobs
+from testrelay_cli.stack_target import StackTarget, write_local_state
 from testrelay_local.runtime import LocalRuntime
-from testrelay_local.stack_target import StackTarget, write_local_state
 from tests.support import demo_job, start_testsigma_run, wait_for_execution
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from testrelay_local.cli import main
-from testrelay_local.junit_push import PushFailed, push_junit
+from testrelay_cli.cli import main
+from testrelay_cli.junit_push import PushFailed, push_junit
 from testrelay_local.runtime import LocalRuntime
 from tests.support import EVENTS, ledger, tm_run_cases, wait_for_execution
 

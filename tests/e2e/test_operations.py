@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from testrelay.settings import get_settings
-from testrelay_local.operations import enqueue, fire_schedule, list_jobs, redrive, resync_job, show_job
+from testrelay_cli.operations import enqueue, fire_schedule, list_jobs, redrive, resync_job, show_job
+from testrelay_cli.stack_target import StackTarget
 from testrelay_local.runtime import DEFAULT_ROUTES, LocalRuntime
-from testrelay_local.stack_target import StackTarget
 from tests.support import demo_job, start_testsigma_run, tm_run_cases, wait_for_execution
 
 

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from testrelay.aws.queue import send_jobs
-from testrelay_local.cli import main
-from testrelay_local.operations import Retry, retry_job
+from testrelay_cli.cli import main
+from testrelay_cli.operations import Retry, retry_job
+from testrelay_cli.stack_target import StackTarget, write_local_state
 from testrelay_local.runtime import LocalRuntime
-from testrelay_local.stack_target import StackTarget, write_local_state
 from tests.support import commit_statuses, demo_job, ledger, run_job, tm_run_cases, wait_for_execution
 
 EVERY_CASE = {"TC-101", "TC-102", "TC-103", "TC-104", "TC-105", "TC-106"}

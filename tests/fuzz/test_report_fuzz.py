@@ -24,9 +24,9 @@ from testrelay.aws.secrets import forget_cached_secrets
 from testrelay.errors import InvalidPayload
 from testrelay.junit import parse_report
 from testrelay.models.routes import JunitReading
+from testrelay_cli.junit_push import sign
 from testrelay_local.apigw import http_api_event
 from testrelay_local.functions import load_handler
-from testrelay_local.junit_push import sign
 from tests.integration.handlers.conftest import WEBHOOK_SECRET, Stack, stack
 from tests.support import EVENTS, FakeLambdaContext
 

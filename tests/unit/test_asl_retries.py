@@ -50,6 +50,7 @@ def test_the_asl_has_the_tasks_we_think() -> None:
     assert set(TASKS) == {
         "TriggerPlan",
         "PollStatus",
+        "GatherShards",
         "CollectResults",
         "WriteBack/WriteTarget",
         "WriteBack/TargetFailed",

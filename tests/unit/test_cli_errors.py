@@ -17,8 +17,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from testrelay_local import cli
-from testrelay_local.cli import main, parser
+from testrelay_cli import cli
+from testrelay_cli.cli import main, parser
 from tests.support import ROOT
 
 PAYLOAD = ROOT / "events" / "github" / "workflow_run.completed.payload.json"
@@ -166,7 +166,7 @@ def cloudformation(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
     def clients(service: str, **options: Any) -> Any:
         return client if service == "cloudformation" else real(service, **options)
 
-    monkeypatch.setattr("testrelay_local.stack_target.boto3.client", clients)
+    monkeypatch.setattr("testrelay_cli.stack_target.boto3.client", clients)
     with Stubber(client) as stubber:
         yield stubber
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from testrelay_local.operations import job_reason, target_reason
-from testrelay_local.progress import describe_step, follow
+from testrelay_cli.operations import job_reason, target_reason
+from testrelay_cli.progress import describe_step, follow
 
 
 class PagedHistory:

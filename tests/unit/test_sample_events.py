@@ -49,7 +49,8 @@ def test_the_schedule_sample_names_a_schedule_of_the_routes_file() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["trigger_plan", "poll_status", "collect_results", "write_back", "report_to_ci", "record_failure"]
+    "name",
+    ["trigger_plan", "poll_status", "gather_shards", "collect_results", "write_back", "report_to_ci", "record_failure"],
 )
 def test_task_samples_hold_what_the_state_machine_passes(name: str) -> None:
     event = _event(f"{name}.json")

@@ -31,6 +31,7 @@ FUNCTIONS = {
     "WriteBackFunction": ("write_back", 900),
     "ReportToCiFunction": ("report_to_ci", 30),
     "RecordFailureFunction": ("record_failure", 30),
+    "GatherShardsFunction": ("gather_shards", 30),
 }
 TASK_FUNCTIONS = [
     "TriggerPlanFunction",
@@ -40,6 +41,8 @@ TASK_FUNCTIONS = [
     "ReportToCiFunction",
     "RecordFailureFunction",
 ]
+# Tasks that never call a vendor (no vendor credentials): they only read and update the ledger.
+LEDGER_TASK_FUNCTIONS = ["GatherShardsFunction"]
 # CloudWatch Logs vended-log delivery actions support no resource-level permissions, so Step Functions
 # logging needs them on "*" (AWS Step Functions developer guide, "IAM policies for logging").
 NO_RESOURCE_LEVEL_ACTIONS = {
@@ -401,7 +404,8 @@ def test_each_function_reaches_only_what_it_needs(
     assert policy_template_args(webhook, "SQSSendMessagePolicy") == [
         {"QueueName": {"Fn::GetAtt": ["JobsQueue", "QueueName"]}}
     ]
-    assert not [s for s in statements(webhook) if "LedgerTable" in json.dumps(s)]
+    # The ledger only for sharded CI runs: a report's slot in its run key's SHARDS item.
+    assert _ledger_actions(webhook) == ["dynamodb:GetItem", "dynamodb:UpdateItem"]
 
     dispatch = policies["DispatchFunction"]
     assert policy_template_args(dispatch, "StepFunctionsExecutionPolicy") == [
@@ -417,6 +421,9 @@ def test_each_function_reaches_only_what_it_needs(
         # task functions never see the webhook secrets
         assert [ref(a["SecretArn"]) for a in secrets] == ["VendorCredentials"], name
         assert _ledger_actions(policies[name]) == ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], name
+    for name in LEDGER_TASK_FUNCTIONS:
+        assert not policy_template_args(policies[name], "AWSSecretsManagerGetSecretValuePolicy"), name
+        assert _ledger_actions(policies[name]) == ["dynamodb:GetItem", "dynamodb:UpdateItem"], name
     for name in FUNCTIONS:
         if name not in ("CollectResultsFunction", "WriteBackFunction", "WebhookFunction"):
             text = json.dumps(policies[name])
@@ -432,7 +439,7 @@ def test_state_machine_invokes_exactly_its_task_functions(state_machine: dict[st
     invoked = [
         str(ref(a["FunctionName"])) for a in policy_template_args(state_machine["Policies"], "LambdaInvokePolicy")
     ]
-    assert sorted(invoked) == sorted(TASK_FUNCTIONS)
+    assert sorted(invoked) == sorted(TASK_FUNCTIONS + LEDGER_TASK_FUNCTIONS)
 
 
 # ------------------------------------------------------------------ state machine

@@ -14,9 +14,9 @@ import requests
 
 from testrelay.aws.secrets import forget_cached_secrets
 from testrelay.errors import InvalidPayload
+from testrelay_cli.junit_push import sign
 from testrelay_local.apigw import http_api_event
 from testrelay_local.functions import load_handler
-from testrelay_local.junit_push import sign
 from tests.integration.handlers.conftest import WEBHOOK_SECRET, Stack
 from tests.support import EVENTS, FakeLambdaContext
 
@@ -208,7 +208,7 @@ def test_a_route_reading_trcli_ids_carries_the_option_into_its_jobs(reports: Sta
     assert _post("/reports/junit/from-trcli", report)[0] == 202
     # When its job collects the report, the ids are the tokens the targets match by
     [job] = reports.queued()
-    assert job["route"]["junit"] == {"trcli_ids": True, "trcli_id_format": "TC-{id}"}
+    assert job["route"]["junit"] | {"shards": None} == {"trcli_ids": True, "trcli_id_format": "TC-{id}", "shards": None}
     collected = collect({"job": job, "run": JUNIT_RUN}, FakeLambdaContext())
     assert [item["ids"] for item in collected["items"]] == [
         ["TC-1050381"],

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from testrelay.routing import parse_routes
-from testrelay_local.doctor import Check, DoctorSettings, cmd_doctor, run_doctor
+from testrelay_cli.doctor import Check, DoctorSettings, cmd_doctor, run_doctor
 from testrelay_local.runtime import Vendors
 from testrelay_local.sandbox import (
     DEMO_BS_PROJECT_ID,
@@ -269,7 +269,7 @@ def test_the_browserstack_region_is_the_first_host_that_answers_2xx(vendors: Ven
 
 
 def _args(routes: Path, *extra: str) -> argparse.Namespace:
-    from testrelay_local.cli import parser
+    from testrelay_cli.cli import parser
 
     return parser().parse_args(["doctor", "--routes", str(routes), *extra])
 
@@ -322,7 +322,7 @@ def test_a_users_mistake_is_one_line_and_exit_2(
 
 
 def test_the_cli_runs_doctor(capsys: pytest.CaptureFixture[str]) -> None:
-    from testrelay_local.cli import main
+    from testrelay_cli.cli import main
 
     assert main(["doctor", "--vendors", "sandbox", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["ok"] is True
@@ -352,7 +352,7 @@ def test_an_answer_no_check_expected_is_a_fail_row_not_a_traceback(
 
 
 def test_doctor_sessions_refuse_to_write() -> None:
-    from testrelay_local.doctor.readonly import WriteRefused, bearer_session
+    from testrelay_cli.doctor.readonly import WriteRefused, bearer_session
 
     session = bearer_session("testsigma", _closed_port_url(), "k", 1.0)
     for method in ("POST", "PUT", "PATCH", "DELETE"):

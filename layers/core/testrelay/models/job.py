@@ -29,6 +29,9 @@ class Job(BaseModel):
     event: CiEvent
     testsigma_run_id: int | None = Field(default=None, description="set for result-sync jobs")
     report_key: str | None = Field(default=None, description="S3 key of the JUnit report, for junit jobs")
+    run_key: str | None = Field(
+        default=None, description="junit jobs gathering a sharded CI run's reports: the run key they share"
+    )
     created_at: float = Field(default_factory=time.time)
 
     @classmethod

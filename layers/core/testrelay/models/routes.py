@@ -302,8 +302,42 @@ class TestsigmaOverrideTarget(_Strict):
 Target = Annotated[TestsigmaTmTarget | BrowserStackTmTarget | TestsigmaOverrideTarget, Field(discriminator="kind")]
 
 
+MAX_SHARD_LOOKS = 1500
+
+
+class ShardCollecting(_Strict):
+    """How the reports of one sharded CI run (one run key) are gathered into one run per target."""
+
+    reruns: Literal["worst", "last"] = Field(
+        default="worst",
+        description="a case reported by several attempts: the worst status wins, or the latest attempt's",
+    )
+    settle_seconds: int = Field(
+        default=300, ge=1, le=86_400, description="gather without the missing shards after this long without a new one"
+    )
+    max_wait_seconds: int = Field(
+        default=3600, ge=1, le=86_400, description="gather at the latest this long after the run key's first report"
+    )
+    check_seconds: int = Field(
+        default=15, ge=1, le=3600, description="the wait between two looks at what arrived (a Step Functions Wait)"
+    )
+
+    @model_validator(mode="after")
+    def _history_bound(self) -> ShardCollecting:
+        # Each look adds 9 events to the execution's history (measured), which Step Functions caps at 25,000.
+        looks = self.max_wait_seconds / self.check_seconds
+        if looks > MAX_SHARD_LOOKS:
+            raise ValueError(
+                f"max_wait_seconds / check_seconds is {looks:.0f} looks; keep it at most {MAX_SHARD_LOOKS} "
+                "(raise check_seconds or lower max_wait_seconds)"
+            )
+        return self
+
+
 class JunitReading(_Strict):
     """How a route reads the JUnit reports sent to it (`POST /reports/junit/{route}`); off by default."""
+
+    shards: ShardCollecting = Field(default_factory=ShardCollecting)
 
     trcli_ids: bool = Field(
         default=False,

@@ -14,6 +14,7 @@ from testrelay.models.execution import STATUS_SEVERITY, CaseResult, RunCounts, R
 from testrelay.models.job import Job
 from testrelay.observability import logger
 from testrelay.relay import services
+from testrelay.relay.shards import shard_cases
 from testrelay.settings import get_settings
 from testrelay.sync.status_map import relay_status
 
@@ -77,7 +78,10 @@ def _testsigma_cases(run: RunRef) -> Iterator[list[CaseResult]]:
 
 
 def _report_cases(job: Job) -> Iterator[list[CaseResult]]:
-    """The JUnit report's test cases, streamed from S3."""
+    """The JUnit report's test cases, streamed from S3 (a sharded CI run's: its shards merged)."""
+    if job.run_key:
+        yield from shard_cases(job)
+        return
     if not job.report_key:
         raise InvalidPayload(f"junit job {job.id} names no report")
     with open_report(get_settings().require("results_bucket"), job.report_key) as stream:

@@ -12,6 +12,7 @@ from testrelay.models.job import Job
 from testrelay.observability import logger
 from testrelay.relay import services
 from testrelay.relay.ci_report import post_ci_status
+from testrelay.relay.shards import missing_note
 from testrelay.vendors.github import CommitState
 
 # GitHub refuses longer commit status descriptions; the ledger keeps every target's full outcome.
@@ -115,6 +116,10 @@ def report_to_ci(
     counts = RunCounts.model_validate(collected.get("counts") or {})
     outcomes = [_with_checkpoint(job, o) for o in outcomes]
     state, description = summarise(counts, outcomes)
+    missing = missing_note(job)
+    if missing:
+        # Shards that never arrived are results not written: the status must not read as a clean run.
+        state, description = "error", f"results not written: {missing}; {description}"[:DESCRIPTION_LIMIT]
     posted = post_ci_status(job, state, description, run.url)
     end = job_state(outcomes)
     services.ledger().update_job(

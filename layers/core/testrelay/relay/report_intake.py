@@ -8,6 +8,7 @@ them, which fails the job with the reason before anything is written to a target
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import re
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from testrelay.aws.queue import send_jobs
 from testrelay.aws.results_store import presigned_put, put_report, report_exists, report_key
 from testrelay.aws.secrets import webhook_secret
+from testrelay.aws.shard_book import ShardCountConflict, ShardsClosed
 from testrelay.ci.base import load_json_object
 from testrelay.ci.generic import GenericProvider
 from testrelay.errors import AuthenticationFailed, InvalidPayload
@@ -29,8 +31,11 @@ from testrelay.junit import parse_report
 from testrelay.models.ci_event import CiEvent
 from testrelay.models.job import Job, job_id_for
 from testrelay.models.routes import RouteAction
+from testrelay.models.shards import MAX_SHARDS, ShardLabel, ShardRefused
 from testrelay.observability import logger, metrics
 from testrelay.relay.intake import Answer
+from testrelay.relay.shards import accept_shard, closed_message
+from testrelay.relay.shards import book as shard_book
 from testrelay.routing import load_routes
 from testrelay.settings import get_settings
 
@@ -62,10 +67,8 @@ class ReportContext(BaseModel):
                 raise ValueError("is not valid Unicode (holds a lone surrogate)") from None
         return value
 
-    def job(self, route: RouteAction, default_delivery: str, key_of: str | None = None) -> Job:
-        delivery = self.delivery_id or default_delivery
-        job_id = job_id_for("junit", delivery, route.name)
-        event = CiEvent(
+    def _event(self, route: RouteAction, delivery: str) -> CiEvent:
+        return CiEvent(
             provider="junit",
             event="junit_report",
             delivery_key=delivery,
@@ -75,14 +78,47 @@ class ReportContext(BaseModel):
             run_url=self.run_url,
             pipeline_name=self.pipeline_name,
         )
+
+    def job(self, route: RouteAction, default_delivery: str, key_of: str | None = None) -> Job:
+        delivery = self.delivery_id or default_delivery
+        job_id = job_id_for("junit", delivery, route.name)
+        event = self._event(route, delivery)
         return Job(id=job_id, kind="junit", route=route, event=event, report_key=key_of or report_key(job_id))
+
+    def collection_job(self, route: RouteAction, run_key: str) -> Job:
+        """The job gathering every report of one sharded CI run: its id derives from route and run key
+        (each report finds the same job); the labels of the report that arrives first name the run."""
+        job_id = job_id_for("junit-shards", run_key, route.name)
+        return Job(id=job_id, kind="junit", route=route, event=self._event(route, f"run:{run_key}"), run_key=run_key)
 
 
 class UploadCompletion(ReportContext):
     """The signed body of an upload's completion. It names its upload: the URL path is not covered by
-    the signature, so a captured completion cannot be replayed against another upload."""
+    the signature, so a captured completion cannot be replayed against another upload. A shard of a
+    sharded CI run says its run key, shard and attempt here (checked by ShardLabel)."""
 
     upload_id: str
+    run_key: Any = None
+    shard: Any = None
+    attempt: Any = None
+
+
+class RunDone(ReportContext):
+    """The signed body of a run key's "done" call: every report of the CI run was sent."""
+
+    run_key: Any
+    shards: Any = None
+
+
+# A report of a sharded CI run carries these in the query; the signature then covers them (see
+# `signed_shard_line`), so only the secret's holder decides which run a report joins.
+SHARD_QUERY = ("run_key", "shard", "attempt")
+
+
+def signed_shard_line(query: Mapping[str, str]) -> bytes:
+    """The run key, shard and attempt exactly as sent, one per line (empty when absent), which the
+    signature covers before the body: `HMAC(secret, run_key \n shard \n attempt \n body)`."""
+    return "".join(f"{query.get(name, '')}\n" for name in SHARD_QUERY).encode("utf-8", "surrogatepass")
 
 
 def _context(values: Mapping[str, Any], model: type[ReportContext] = ReportContext) -> ReportContext:
@@ -94,7 +130,7 @@ def _context(values: Mapping[str, Any], model: type[ReportContext] = ReportConte
 
 
 def _refusal(route_name: str, headers: Mapping[str, str], body: bytes) -> Answer | RouteAction:
-    """The route to write to, or the answer refusing the request."""
+    """The route to write to, or the answer refusing the request (`body`: what the signature covers)."""
     try:
         GenericProvider().authenticate(headers, body, webhook_secret("generic"))
     except AuthenticationFailed as exc:
@@ -141,14 +177,49 @@ def _enqueue(job: Job, **answer: Any) -> Answer:
     return Answer(202, {"status": "accepted", "delivery": job.event.delivery_key, "jobs": [job.id], **answer})
 
 
+def _label(run_key: Any, shard: Any, attempt: Any) -> ShardLabel:
+    try:
+        return ShardLabel.of(run_key, shard, attempt)
+    except ShardRefused as exc:
+        raise InvalidPayload(str(exc)) from None
+
+
+def _accept_shard(job: Job, label: ShardLabel, key: str, identity: str, cases: int | None) -> Answer:
+    """A sharded run's report in its slot, then its job queued (every report queues the same job:
+    whichever comes first starts it, the others start nothing)."""
+    assert job.run_key is not None
+    try:
+        answer = accept_shard(job, label, key, identity, cases)
+    except ShardsClosed as exc:
+        held = (exc.record.get("shards") or {}).get(label.slot(identity)) or {}
+        if held.get("key") == key:
+            # The very upload the sealed set holds, sent again (a CI step retried after a lost answer).
+            already = {"run_key": job.run_key, "shard": label.shard, "attempt": label.attempt, "gathered": True}
+            return Answer(202, {"status": "accepted", "jobs": [job.id], **already})
+        logger.warning("late shard refused", job_id=job.id, run_key=job.run_key, shard=label.shard)
+        metrics.add_metric(name="LateShardsRefused", unit=MetricUnit.Count, value=1)
+        with contextlib.suppress(ClientError, BotoCoreError):
+            shard_book().note_late(job.id, label.slot(identity))
+        return Answer(
+            409, {"status": "run_closed", "jobs": [job.id], "message": closed_message(job.run_key, exc.record)}
+        )
+    except ShardCountConflict as exc:
+        return _invalid(job.route.name, InvalidPayload(f"run key {job.run_key!r}: {exc}"))
+    except (ClientError, BotoCoreError) as exc:
+        return _unavailable(job.route.name, "recording the shard", exc)
+    return _enqueue(job, **answer, **({"cases": cases} if cases is not None else {}))
+
+
 def receive_report(route_name: str, headers: Mapping[str, str], query: Mapping[str, str], body: bytes) -> Answer:
     """POST /reports/junit/{route}: the report is the body."""
     headers = {name.lower(): value for name, value in headers.items()}
-    route = _refusal(route_name, headers, body)
+    sharded = any(name in query for name in SHARD_QUERY)
+    route = _refusal(route_name, headers, signed_shard_line(query) + body if sharded else body)
     if isinstance(route, Answer):
         return route
     try:
-        context = _context(query)
+        label = _label(*(query.get(name) for name in SHARD_QUERY)) if sharded else None
+        context = _context({k: v for k, v in query.items() if k not in SHARD_QUERY})
         if context.delivery_id:
             # The query is not signed: a dedupe key from it would let a captured report be replayed as new.
             raise InvalidPayload(
@@ -158,12 +229,21 @@ def receive_report(route_name: str, headers: Mapping[str, str], query: Mapping[s
         cases = sum(1 for _ in parse_report(io.BytesIO(body), route.junit))
     except InvalidPayload as exc:
         return _invalid(route_name, exc)
-    job = context.job(route, "sha256:" + hashlib.sha256(body).hexdigest())
-    assert job.report_key is not None
+    digest = hashlib.sha256(body).hexdigest()
+    if label is not None:
+        job = context.collection_job(route, label.run_key)
+        # Each upload its own object: a slot replaced later never changes a report a merge may be reading.
+        key = report_key(f"shards/{job.id}/{label.slot(digest)}-{digest[:16]}")
+    else:
+        job = context.job(route, "sha256:" + digest)
+        assert job.report_key is not None
+        key = job.report_key
     try:
-        put_report(get_settings().require("results_bucket"), job.report_key, body)
+        put_report(get_settings().require("results_bucket"), key, body)
     except (ClientError, BotoCoreError) as exc:
         return _unavailable(route_name, "storing the report", exc)
+    if label is not None:
+        return _accept_shard(job, label, key, digest, cases)
     return _enqueue(job, cases=cases)
 
 
@@ -211,4 +291,54 @@ def finish_upload(route_name: str, upload_id: str, headers: Mapping[str, str], b
         return _unavailable(route_name, "looking up the upload", exc)
     if not uploaded:
         return Answer(409, {"status": "not_uploaded", "message": f"nothing was uploaded for upload {upload_id}"})
+    if context.run_key is not None or context.shard is not None or context.attempt is not None:
+        try:
+            label = _label(context.run_key, context.shard, context.attempt)
+        except InvalidPayload as exc:
+            return _invalid(route_name, exc)
+        labels = _context(context.model_dump(include=set(ReportContext.model_fields), exclude_none=True))
+        identity = context.delivery_id or upload_id
+        answer = _accept_shard(labels.collection_job(route, label.run_key), label, key, identity, None)
+        answer.body["upload_id"] = upload_id
+        return answer
     return _enqueue(context.job(route, f"upload:{upload_id}", key), upload_id=upload_id)
+
+
+def finish_run(route_name: str, headers: Mapping[str, str], body: bytes) -> Answer:
+    """POST /reports/junit/{route}/done: every report of the run key was sent; the job gathers them now
+    (without waiting for the settle window). Signed JSON body: `run_key`, optional `shards` (the count)."""
+    headers = {name.lower(): value for name, value in headers.items()}
+    route = _refusal(route_name, headers, body)
+    if isinstance(route, Answer):
+        return route
+    try:
+        done = _context(_completion_body(body), RunDone)
+        assert isinstance(done, RunDone)
+        count = None
+        if done.shards is not None:
+            if isinstance(done.shards, bool) or not isinstance(done.shards, int) or not 1 <= done.shards <= MAX_SHARDS:
+                raise InvalidPayload(f"shards must be the number of shards, 1 to {MAX_SHARDS}")
+            count = done.shards
+        label = _label(done.run_key, None, None)
+    except InvalidPayload as exc:
+        return _invalid(route_name, exc)
+    labels = _context(done.model_dump(include=set(ReportContext.model_fields), exclude_none=True))
+    job = labels.collection_job(route, label.run_key)
+    try:
+        shard_book().mark_done(job.id, label.run_key, route.name, count)
+        record = shard_book().get(job.id) or {}
+    except ShardsClosed as exc:
+        return Answer(
+            409, {"status": "run_closed", "jobs": [job.id], "message": closed_message(label.run_key, exc.record)}
+        )
+    except ShardCountConflict as exc:
+        return _invalid(route_name, InvalidPayload(f"run key {label.run_key!r}: {exc}"))
+    except (ClientError, BotoCoreError) as exc:
+        return _unavailable(route_name, "recording the done call", exc)
+    return _enqueue(
+        job,
+        run_key=label.run_key,
+        done=True,
+        received=len(record.get("shards") or {}),
+        expected=record.get("expected"),
+    )

@@ -9,11 +9,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from testrelay.routing import load_routes
-from testrelay_local.cli_errors import FAILED, OK, CliError
-from testrelay_local.cli_output import emit, note
-from testrelay_local.functions import ROOT
-from testrelay_local.operations import (
+from testrelay_cli.cli_errors import FAILED, OK, CliError
+from testrelay_cli.cli_output import emit, note
+from testrelay_cli.operations import (
     enqueue,
     execution_arn,
     fire_schedule,
@@ -27,12 +25,9 @@ from testrelay_local.operations import (
     started_before,
     target_reason,
 )
-from testrelay_local.progress import follow
-from testrelay_local.push_cli import add_push_junit
-from testrelay_local.schedules_sync import sync
-from testrelay_local.stack_target import StackTarget, connect
-
-DEFAULT_ROUTES = ROOT / "config" / "routes.yaml"
+from testrelay_cli.progress import follow
+from testrelay_cli.push_cli import add_push_junit
+from testrelay_cli.stack_target import DEFAULT_ROUTES, StackTarget, connect
 
 
 def _target(args: argparse.Namespace) -> StackTarget:
@@ -216,13 +211,6 @@ def cmd_schedule_fire(args: argparse.Namespace) -> int:
     return OK
 
 
-def cmd_schedules_sync(args: argparse.Namespace) -> int:
-    changed = sync(Path(args.template), load_routes(args.routes))
-    text = f"{args.template}: {'schedules updated' if changed else 'already in step with the routes file'}"
-    emit(args, {"template": str(args.template), "changed": changed}, text)
-    return OK
-
-
 def _positive(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -281,10 +269,3 @@ def add_commands(commands: Any) -> None:
     fire.add_argument("name")
     fire.add_argument("--time", help="the scheduled time (ISO 8601); the same time never runs twice")
     fire.set_defaults(run=cmd_schedule_fire)
-
-    schedules = commands.add_parser("schedules", help="keep template.yaml's schedules in step with the routes")
-    schedules_commands = schedules.add_subparsers(dest="schedules_command", required=True)
-    sync_parser = schedules_commands.add_parser("sync", help="rewrite the ScheduleFunction events")
-    sync_parser.add_argument("--routes", type=Path, default=DEFAULT_ROUTES)
-    sync_parser.add_argument("--template", type=Path, default=ROOT / "template.yaml")
-    sync_parser.set_defaults(run=cmd_schedules_sync)

@@ -16,9 +16,8 @@ from typing import Any, BinaryIO
 
 import requests
 
-from testrelay_local.cli_errors import FAILED, CliError
-from testrelay_local.runtime import LOCAL_WEBHOOK_SECRET
-from testrelay_local.stack_target import read_local_state
+from testrelay_cli.cli_errors import FAILED, CliError
+from testrelay_cli.stack_target import LOCAL_WEBHOOK_SECRET, read_local_state
 
 DIRECT_LIMIT = 6 * 1024 * 1024
 CHUNK = 256 * 1024
@@ -68,6 +67,12 @@ def _answer(response: requests.Response) -> dict[str, Any]:
     return body
 
 
+def shard_line(shard: Mapping[str, str]) -> bytes:
+    """What the relay's signature of a sharded run's report covers before the body: run key, shard and
+    attempt as sent, one per line (the relay's `signed_shard_line`)."""
+    return "".join(f"{shard.get(name, '')}\n" for name in ("run_key", "shard", "attempt")).encode()
+
+
 def push_junit(
     report: Path,
     route: str,
@@ -76,18 +81,22 @@ def push_junit(
     context: Mapping[str, str] | None = None,
     direct_limit: int = DIRECT_LIMIT,
     progress: Callable[[int, int], None] = lambda sent, size: None,
+    shard: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Send the report; the relay's answer (job id, and the upload id when uploaded)."""
+    """Send the report; the relay's answer (job id, and the upload id when uploaded). `shard`: the
+    report's run key, and optionally its shard (`3/8`) and attempt, for one run per sharded CI run."""
     base = f"{base_url.rstrip('/')}/reports/junit/{route}"
     context = {k: v for k, v in (context or {}).items() if v}
+    shard = {k: v for k, v in (shard or {}).items() if v}
     size = report.stat().st_size
     if size <= direct_limit:
         # A report in the request dedupes on its content: the unsigned query carries labels only.
         context.pop("delivery_id", None)
         body = report.read_bytes()
         progress(size, size)
-        headers = {"Content-Type": "application/xml", "X-Testrelay-Signature": sign(secret, body)}
-        return _answer(requests.post(base, params=context, data=body, headers=headers, timeout=60))
+        signed = shard_line(shard) + body if shard else body
+        headers = {"Content-Type": "application/xml", "X-Testrelay-Signature": sign(secret, signed)}
+        return _answer(requests.post(base, params={**context, **shard}, data=body, headers=headers, timeout=60))
 
     signed_empty = {"X-Testrelay-Signature": sign(secret, b"")}
     started = _answer(requests.post(f"{base}/uploads", headers=signed_empty, timeout=30))
@@ -95,7 +104,7 @@ def push_junit(
         put = requests.put(started["upload_url"], data=_Progress(stream, size, progress), timeout=600)
     if put.status_code >= 300:
         raise PushFailed(f"upload to S3 failed: HTTP {put.status_code} {put.text[:300]}")
-    done = json.dumps({**context, "upload_id": started["upload_id"]}).encode()
+    done = json.dumps({**context, **shard, "upload_id": started["upload_id"]}).encode()
     answer = _answer(
         requests.post(
             f"{base_url.rstrip('/')}{started['complete_path']}",
@@ -105,3 +114,18 @@ def push_junit(
         )
     )
     return answer
+
+
+def push_done(
+    route: str, base_url: str, secret: str, run_key: str, shards: int | None, context: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Tell the relay every report of `run_key` was sent: its job gathers them without waiting longer."""
+    body: dict[str, Any] = {k: v for k, v in (context or {}).items() if v and k != "delivery_id"}
+    body["run_key"] = run_key
+    if shards is not None:
+        body["shards"] = shards
+    raw = json.dumps(body).encode()
+    headers = {"Content-Type": "application/json", "X-Testrelay-Signature": sign(secret, raw)}
+    return _answer(
+        requests.post(f"{base_url.rstrip('/')}/reports/junit/{route}/done", data=raw, headers=headers, timeout=30)
+    )

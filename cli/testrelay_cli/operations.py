@@ -17,8 +17,8 @@ from testrelay.aws.queue import REASON_ATTRIBUTE
 from testrelay.models.ci_event import CiEvent
 from testrelay.models.job import Job, RetryRequest
 from testrelay.routing import load_routes
-from testrelay_local.cli_errors import CliError
-from testrelay_local.stack_target import StackTarget
+from testrelay_cli.cli_errors import CliError
+from testrelay_cli.stack_target import StackTarget
 
 # Target statuses that mean results were not written (the CI status says so too).
 TROUBLE = ("failed", "partial")

@@ -1,30 +1,31 @@
-"""`testrelay`: the operator and developer command line."""
+"""The commands of `testrelay` that need this checkout: the local runtime, the demo, signing an event
+file, keeping template.yaml's schedules in step. Registered on the operator CLI (testrelay_cli)
+through the `testrelay.commands` entry point, so `testrelay` has them only where this package is installed."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import signal
 import sys
 import threading
-import traceback
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import requests
 
-from testrelay.models.routes import Target, TestsigmaOverrideTarget
 from testrelay.routing import load_routes
-from testrelay_local.cli_errors import CANNOT, FAILED, INTERNAL, INTERRUPTED, OK, CliError, explain
-from testrelay_local.cli_output import emit, note, readable
+from testrelay_cli.cli_errors import FAILED, OK, CliError
+from testrelay_cli.cli_output import emit, note, readable
+from testrelay_cli.stack_target import LOCAL_WEBHOOK_SECRET, local_state_file, write_local_state
+from testrelay_cli.vendor_endpoints import Vendors as EnvironmentVendors
 from testrelay_local.demo import DEFAULT_PAYLOAD, run_demo
-from testrelay_local.doctor import add_doctor_command
-from testrelay_local.ops_cli import add_commands
-from testrelay_local.runtime import DEFAULT_ROUTES, LOCAL_WEBHOOK_SECRET, LocalRuntime, Vendors
+from testrelay_local.functions import ROOT
+from testrelay_local.runtime import DEFAULT_ROUTES, LocalRuntime, Vendors
+from testrelay_local.schedules_sync import sync
 from testrelay_local.signing import DEFAULT_EVENTS, provider_headers
-from testrelay_local.stack_target import local_state_file, write_local_state
 
 
 def _vendors(choice: str) -> Vendors | None:
@@ -63,12 +64,13 @@ def cmd_local(args: argparse.Namespace) -> int:
         emit(args, served, text + f"AWS (moto):     {runtime.aws.endpoint_url}\nserving; Ctrl-C stops")
         sys.stdout.flush()
         # Lets `testrelay jobs`, `resync`, `redrive` and `schedule fire` find this runtime.
-        write_local_state(runtime.aws.endpoint_url, runtime.outputs, runtime.webhook_url("github"))
+        state = local_state_file(ROOT)
+        write_local_state(runtime.aws.endpoint_url, runtime.outputs, runtime.webhook_url("github"), state)
         try:
             with contextlib.suppress(KeyboardInterrupt):
                 stop.wait()
         finally:
-            local_state_file().unlink(missing_ok=True)
+            state.unlink(missing_ok=True)
     return OK
 
 
@@ -96,53 +98,24 @@ def cmd_send(args: argparse.Namespace) -> int:
     return OK if answer.ok else FAILED
 
 
-def _describe(target: Target) -> str:
-    if isinstance(target, TestsigmaOverrideTarget):
-        return f"{target.name} ({target.kind}, {len(target.overrides)} override rule(s))"
-    return f"{target.name} ({target.kind}, matched by {' then '.join(target.match_by)}, {len(target.case_map)} mapped)"
-
-
-def cmd_routes_check(args: argparse.Namespace) -> int:
-    config = load_routes(args.file)
-    lines = [
-        f"{route.name}: plan {route.testsigma.test_plan_id}; targets: "
-        + (", ".join(_describe(t) for t in route.targets) or "none")
-        for route in config.routes
-    ]
-    lines.append(f"{args.file}: {len(config.routes)} route(s), valid")
-    routes = [{"name": r.name, "targets": [_describe(t) for t in r.targets]} for r in config.routes]
-    emit(args, {"file": str(args.file), "valid": True, "routes": routes}, "\n".join(lines))
+def cmd_schedules_sync(args: argparse.Namespace) -> int:
+    changed = sync(Path(args.template), load_routes(args.routes))
+    text = f"{args.template}: {'schedules updated' if changed else 'already in step with the routes file'}"
+    emit(args, {"template": str(args.template), "changed": changed}, text)
     return OK
 
 
-class UsageError(Exception):
-    """A command line argparse refused; raised instead of argparse's exit so --json can answer it."""
+@contextlib.contextmanager
+def sandbox_vendors() -> Iterator[EnvironmentVendors]:
+    """`testrelay doctor --vendors sandbox`: a sandbox with its demo data, for as long as the checks run."""
+    from testrelay_local.sandbox import Sandbox, SandboxSeed
+
+    seed = SandboxSeed.demo()
+    with Sandbox(seed=seed, run_duration=0) as sandbox:
+        yield Vendors.sandbox(sandbox, seed)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        command = self.prog.removeprefix("testrelay").strip() or "testrelay"
-        raise UsageError(f"{command}: {message} (see `{self.prog} --help`)")
-
-
-def _common_options(parser: argparse.ArgumentParser) -> None:
-    """--json and --debug on every command, also one registered later in its own module."""
-    subcommands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    for action in subcommands:
-        for child in set(action.choices.values()):
-            _common_options(child)
-    if subcommands:
-        return
-    if "--json" not in parser._option_string_actions:
-        parser.add_argument("--json", action="store_true", help="one JSON document on stdout (errors too)")
-    if "--debug" not in parser._option_string_actions:
-        parser.add_argument("--debug", action="store_true", help="print the traceback of an internal error")
-
-
-def parser() -> argparse.ArgumentParser:
-    top = _Parser(prog="testrelay", description=__doc__)
-    commands = top.add_subparsers(dest="command", required=True)
-
+def add_commands(commands: Any) -> None:
     local = commands.add_parser("local", help="serve the whole relay on this machine until stopped")
     local.add_argument("--routes", type=Path, default=DEFAULT_ROUTES, help="routes file (default: %(default)s)")
     local.add_argument("--port", type=int, default=8080, help="webhook port (default: %(default)s; 0 = any)")
@@ -174,49 +147,9 @@ def parser() -> argparse.ArgumentParser:
     )
     send.set_defaults(run=cmd_send)
 
-    add_commands(commands)
-    add_doctor_command(commands)
-
-    routes = commands.add_parser("routes", help="routes file tools")
-    routes_commands = routes.add_subparsers(dest="routes_command", required=True)
-    check = routes_commands.add_parser("check", help="validate a routes file")
-    check.add_argument("file", type=Path, nargs="?", default=DEFAULT_ROUTES)
-    check.set_defaults(run=cmd_routes_check)
-    _common_options(top)
-    return top
-
-
-def _fail(message: str, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps({"error": message}))
-    else:
-        print(f"testrelay: {message}", file=sys.stderr)
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    # Read from the raw arguments: a command line argparse refuses has no parsed --json.
-    as_json, debug = "--json" in argv, "--debug" in argv
-    try:
-        args = parser().parse_args(argv)
-        code: int = args.run(args)
-    except UsageError as exc:
-        _fail(str(exc), as_json)
-        return CANNOT
-    except KeyboardInterrupt:
-        _fail("interrupted", as_json)
-        return INTERRUPTED
-    except Exception as exc:
-        if debug:
-            traceback.print_exc()
-        message = explain(exc)
-        if message is None:
-            _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", as_json)
-            return INTERNAL
-        _fail(message, as_json)
-        return exc.code if isinstance(exc, CliError) else CANNOT
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    schedules = commands.add_parser("schedules", help="keep template.yaml's schedules in step with the routes")
+    schedules_commands = schedules.add_subparsers(dest="schedules_command", required=True)
+    sync_parser = schedules_commands.add_parser("sync", help="rewrite the ScheduleFunction events")
+    sync_parser.add_argument("--routes", type=Path, default=DEFAULT_ROUTES)
+    sync_parser.add_argument("--template", type=Path, default=ROOT / "template.yaml")
+    sync_parser.set_defaults(run=cmd_schedules_sync)

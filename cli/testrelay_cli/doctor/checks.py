@@ -29,7 +29,7 @@ from testrelay.sync.rate_limit import RateLimiter, shared_limiter
 from testrelay.sync.status_map import relay_status
 from testrelay.vendors.browserstack_tm import PACED_PER_MINUTE, BrowserStackTmClient
 from testrelay.vendors.testsigma_tm import NEXT_IS_URL, TestsigmaTmClient
-from testrelay_local.doctor.readonly import ReadOnlySession, WriteRefused, basic_session, bearer_session
+from testrelay_cli.doctor.readonly import ReadOnlySession, WriteRefused, basic_session, bearer_session
 
 Result = Literal["ok", "FAIL", "warn", "unchecked"]
 

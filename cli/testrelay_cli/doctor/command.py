@@ -6,15 +6,17 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 from testrelay.errors import ConfigurationError
 from testrelay.observability import logger
 from testrelay.routing import load_routes
-from testrelay_local.doctor.checks import Check, DoctorSettings, run_doctor
-from testrelay_local.runtime import DEFAULT_ROUTES, Vendors
+from testrelay_cli.doctor.checks import Check, DoctorSettings, run_doctor
+from testrelay_cli.stack_target import DEFAULT_ROUTES
+from testrelay_cli.vendor_endpoints import Vendors
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -73,16 +75,25 @@ def _sample_runs(values: list[str]) -> dict[str, int]:
     return runs
 
 
+# Packages that can stand in for the vendors (the local runtime's sandbox) name a context manager factory
+# yielding Vendors under this entry-point group, by the --vendors choice it answers.
+VENDOR_SOURCES_GROUP = "testrelay.vendor_sources"
+
+
 @contextmanager
 def _vendors(choice: str) -> Iterator[Vendors]:
     if choice == "real":
         yield Vendors.from_environment()
         return
-    from testrelay_local.sandbox import Sandbox, SandboxSeed
-
-    seed = SandboxSeed.demo()
-    with Sandbox(seed=seed, run_duration=0) as sandbox:
-        yield Vendors.sandbox(sandbox, seed)
+    sources = entry_points(group=VENDOR_SOURCES_GROUP, name=choice)
+    if not sources:
+        raise ValueError(
+            f"--vendors {choice} needs the local runtime (testrelay-local), which is not installed here: "
+            "use --vendors real, or run doctor in a checkout after `make`"
+        )
+    source: Callable[[], AbstractContextManager[Vendors]] = next(iter(sources)).load()
+    with source() as vendors:
+        yield vendors
 
 
 def table(checks: list[Check]) -> str:

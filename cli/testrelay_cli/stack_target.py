@@ -1,5 +1,9 @@
 """Which stack an operator command talks to: the local runtime (found through the file
-`testrelay local` writes) or a deployed stack (found through its CloudFormation outputs)."""
+`testrelay local` writes) or a deployed stack (found through its CloudFormation outputs).
+
+The state file is the contract between the local runtime (which writes it at its checkout's root) and
+this CLI (installed anywhere): the CLI looks for it in the working directory and its parents, as git
+finds `.git`, so a command run inside the checkout finds the runtime started there."""
 
 from __future__ import annotations
 
@@ -13,16 +17,26 @@ from urllib.parse import urlsplit
 
 import boto3
 
-from testrelay_local.cli_errors import CliError
-from testrelay_local.functions import ROOT
+from testrelay_cli.cli_errors import CliError
 
-# TESTRELAY_LOCAL_STATE moves the file, so two checkouts (or a test) do not find each other's runtime.
-DEFAULT_LOCAL_STATE = ROOT / ".testrelay" / "local.json"
+LOCAL_STATE = Path(".testrelay") / "local.json"
+# The routes file a checkout keeps; relative, so a command run at the root of a routes repository finds it.
+DEFAULT_ROUTES = Path("config") / "routes.yaml"
 START_LOCAL = "start it with `testrelay local`, or name a deployed stack with --stack"
+# The local runtime's default webhook secret: a published development value, never a deployed one.
+LOCAL_WEBHOOK_SECRET = "local-webhook-secret"  # noqa: S105
 
 
-def local_state_file() -> Path:
-    return Path(os.environ.get("TESTRELAY_LOCAL_STATE") or DEFAULT_LOCAL_STATE)
+def local_state_file(root: Path | None = None) -> Path:
+    """TESTRELAY_LOCAL_STATE when set (so two runtimes, or a test, keep apart); else `.testrelay/local.json`
+    under `root` (the writer's checkout), or the nearest one in the working directory and its parents."""
+    if os.environ.get("TESTRELAY_LOCAL_STATE"):
+        return Path(os.environ["TESTRELAY_LOCAL_STATE"])
+    if root is not None:
+        return root / LOCAL_STATE
+    here = Path.cwd()
+    found = next((d / LOCAL_STATE for d in (here, *here.parents) if (d / LOCAL_STATE).exists()), None)
+    return found or here / LOCAL_STATE
 
 
 @dataclass
@@ -61,8 +75,7 @@ class StackTarget:
             raise CliError(f"{self.name} has no output {name!r}: deploy the current template (`sam deploy`)") from None
 
 
-def write_local_state(endpoint_url: str, outputs: dict[str, str], webhook_url: str, path: Path | None = None) -> None:
-    path = path or local_state_file()
+def write_local_state(endpoint_url: str, outputs: dict[str, str], webhook_url: str, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"pid": os.getpid(), "endpoint_url": endpoint_url, "outputs": outputs, "webhook_url": webhook_url}
     path.write_text(json.dumps(state))
@@ -89,9 +102,11 @@ def _answers(url: str) -> bool:
 
 def read_local_state(path: Path | None = None) -> dict[str, Any]:
     """The running `testrelay local`'s state, or a CliError saying why there is none."""
+    searched = path is None and not os.environ.get("TESTRELAY_LOCAL_STATE")
     path = path or local_state_file()
     if not path.exists():
-        raise CliError(f"no local runtime is running (no {path}): {START_LOCAL}")
+        where = f"{LOCAL_STATE} in {Path.cwd()} or a parent directory" if searched else str(path)
+        raise CliError(f"no local runtime is running (no {where}): {START_LOCAL}")
     try:
         state: dict[str, Any] = json.loads(path.read_text())
         endpoint = str(state["endpoint_url"])
