@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+from testrelay_local.samples import Delivery, delivery
 
-from tests.support import EVENTS
+# Re-exported: tests import the deliveries from here.
+__all__ = ["Delivery", "delivery"]
 
 FIXTURE_SECRET = "test-secret-placeholder"  # the shared fixtures' published placeholder
 FIXTURE_BASIC = {"username": "placeholder-user", "password": "placeholder-password"}
@@ -17,23 +17,6 @@ SHARED_FOLDERS = {
     "azure-devops": "azure-devops",
     "bitbucket": "bitbucket-cloud",
 }
-
-
-@dataclass(frozen=True)
-class Delivery:
-    provider: str
-    name: str
-    body: bytes
-    headers: dict[str, str]
-    """Lower-cased, as the webhook handler passes them on."""
-
-
-def delivery(provider: str, name: str) -> Delivery:
-    """`name` is the payload file's stem, e.g. `pipeline` for events/gitlab/pipeline.json."""
-    folder = EVENTS / provider
-    body = (folder / f"{name}.json").read_bytes()
-    headers = json.loads((folder / f"{name}.headers.json").read_text())
-    return Delivery(provider, name, body, {key.lower(): value for key, value in headers.items()})
 
 
 ALL = [

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,54 +10,15 @@ import requests
 
 from testrelay.aws.ledger import Ledger
 from testrelay.aws.queue import send_jobs
-from testrelay.ci.github import GitHubProvider
-from testrelay.models.ci_event import CiEvent
 from testrelay.models.job import Job
-from testrelay.models.routes import RouteAction
-from testrelay.routing import load_routes
 from testrelay_local.runtime import LocalRuntime
+from testrelay_local.samples import EVENTS, FakeLambdaContext, demo_job, github_event, github_fixture
 from testrelay_local.sandbox import DEMO_PLAN_ID, DEMO_TESTSIGMA_API_KEY
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = ROOT.parent / "shared" / "fixtures"
-EVENTS = ROOT / "events"
-
-
-def github_fixture(name: str) -> bytes:
-    """The vendor-published payload, byte for byte (signatures cover the raw bytes)."""
-    return (EVENTS / "github" / name).read_bytes()
-
-
-@dataclass
-class FakeLambdaContext:
-    """The attributes Powertools reads from a Lambda context."""
-
-    function_name: str = "test-function"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:test-function"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
-def github_event(delivery: str | None = None) -> CiEvent:
-    """GitHub's published workflow_run.completed payload, normalised as the webhook would."""
-    body = github_fixture("workflow_run.completed.payload.json")
-    headers = {"x-github-event": "workflow_run", "x-github-delivery": delivery or str(uuid.uuid4())}
-    event = GitHubProvider().parse(headers, body)
-    assert isinstance(event, CiEvent)
-    return event
-
-
-def demo_job(delivery: str | None = None, **changes: Any) -> Job:
-    """A job for the demo route of config/routes.yaml; `changes` replace parts of the route,
-    e.g. polling={"deadline_seconds": 1} or testsigma={"test_plan_id": 999}."""
-    route = load_routes(ROOT / "config" / "routes.yaml").routes[0].action()
-    raw = route.model_dump()
-    for key, value in changes.items():
-        raw[key] = {**raw[key], **value} if isinstance(value, dict) else value
-    return Job.for_event(github_event(delivery), RouteAction.model_validate(raw))
+# Re-exported: tests import the samples from here.
+__all__ = ["EVENTS", "FakeLambdaContext", "demo_job", "github_event", "github_fixture"]
 
 
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}

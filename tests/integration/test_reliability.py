@@ -6,6 +6,7 @@ failing rests in the DLQ with its reason and, redriven once fixed, runs once (R7
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +17,8 @@ import requests
 from bench.reliability import (
     Bench,
     crash_after_trigger,
+    crash_before_ledger_write,
+    plan_seen,
     r3_killed_worker,
     r4_fuzz,
     r6_debug_logs,
@@ -37,9 +40,10 @@ def bench() -> Iterator[Bench]:
     bench.close()
 
 
-@pytest.mark.parametrize("listing", ["filtered", "unfiltered"])
+@pytest.mark.parametrize("listing", ["filtered", "unfiltered", "absent"])
 def test_a_trigger_that_died_before_its_ledger_write_is_found_not_repeated(bench: Bench, listing: str) -> None:
-    # Given an account whose run listing is `listing`, and a TriggerPlan that dies after Testsigma answered
+    # Given an account whose run listing is `listing` (`absent`: the documented account), a plan an
+    # earlier job triggered, and a TriggerPlan that dies after Testsigma answered
     runtime = bench.runtime("default", run_duration=0.0)
     # When the step runs again
     runs, recorded, first = crash_after_trigger(runtime, listing)
@@ -48,23 +52,55 @@ def test_a_trigger_that_died_before_its_ledger_write_is_found_not_repeated(bench
     assert [int(run["id"]) for run in runs] == [recorded]
 
 
-def test_without_a_run_listing_the_relay_says_so_and_triggers_again(
+def test_someone_else_triggering_the_plan_meanwhile_does_not_hide_the_run(bench: Bench) -> None:
+    from testrelay.relay.run import trigger_plan
+    from tests.support import demo_job
+
+    # Given the documented account (no listing), a plan an earlier job triggered, and a TriggerPlan
+    # that dies after Testsigma answered, after which someone else triggers the plan twice
+    runtime = bench.runtime("default", run_duration=0.0)
+    assert runtime.sandbox is not None
+    runtime.sandbox.configure(ts_run_listing="absent")
+    plan_seen(runtime, True)
+    job = demo_job(delivery="crash-then-others")
+    with crash_before_ledger_write(), contextlib.suppress(BaseException):
+        trigger_plan(job)
+    client = testsigma.TestsigmaClient(
+        VendorSession("testsigma", runtime.sandbox.testsigma_url, {"Authorization": f"Bearer {DEMO_TESTSIGMA_API_KEY}"})
+    )
+    others = [int(client.trigger(DEMO_PLAN_ID, build_number=f"manual {n}")["id"]) for n in range(2)]
+    # When the step runs again
+    recorded = trigger_plan(job).run_id
+    # Then it walked back from the plan's latest run to the job's own: one run of the job, recorded
+    ours = [
+        int(r["id"]) for r in runtime.sandbox.state()["testsigma"]["runs"].values() if job.id in (r["buildNo"] or "")
+    ]
+    assert ours == [recorded]
+    assert recorded < min(others)
+
+
+def test_on_a_plan_never_triggered_without_a_listing_the_relay_says_so_and_triggers_again(
     bench: Bench, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Given the documented account: no way to list a plan's runs
+    # Given the documented account (no way to list a plan's runs) and a plan the relay never saw a run of
     runtime = bench.runtime("default", run_duration=0.0)
     # When a TriggerPlan dies before its ledger write and runs again
-    runs, recorded, _ = crash_after_trigger(runtime, "absent")
-    # Then it triggers again (today's behaviour), the second run is the one recorded
+    runs, recorded, _ = crash_after_trigger(runtime, "absent", seen_before=False)
+    # Then it triggers again (the residual window), the second run is the one recorded
     assert len(runs) == 2
     assert recorded == max(int(run["id"]) for run in runs)
     # And its log says why
-    assert "has no run listing (GET /execution_results) to look it up: triggering again" in caplog.text
+    assert "nor a run of the plan seen before to read the plan's latest run from: triggering again" in caplog.text
 
 
 def test_r8_figures(bench: Bench) -> None:
     rows = r8_crash_after_trigger(bench)
-    assert [row.scenario for row in rows] == ["R8 listing=filtered", "R8 listing=unfiltered", "R8 listing=absent"]
+    assert [row.scenario for row in rows] == [
+        "R8 listing=filtered",
+        "R8 listing=unfiltered",
+        "R8 listing=absent",
+        "R8 listing=absent, plan never triggered before",
+    ]
     assert all(row.ok for row in rows), rows
 
 
@@ -153,18 +189,20 @@ def test_the_client_finds_marked_runs_under_every_listing_variant(sandbox: Sandb
     assert never == (None if listing == "absent" else [])
 
 
-@pytest.mark.parametrize("listing", ["filtered", "absent"])
+@pytest.mark.parametrize(("listing", "seen_before"), [("filtered", True), ("absent", True), ("absent", False)])
 def test_a_trigger_whose_answer_was_lost_adopts_the_run_it_started(
-    bench: Bench, monkeypatch: pytest.MonkeyPatch, listing: str
+    bench: Bench, monkeypatch: pytest.MonkeyPatch, listing: str, seen_before: bool
 ) -> None:
     from testrelay.errors import VendorOutcomeUnknown
     from testrelay.relay.run import trigger_plan
     from tests.support import demo_job
 
-    # Given an account with a run listing, and a trigger that Testsigma applies but whose answer never comes
+    # Given an account whose listing is `listing`, a plan an earlier job triggered (or never), and a
+    # trigger that Testsigma applies but whose answer never comes
     runtime = bench.runtime("default", run_duration=0.0)
     assert runtime.sandbox is not None
     runtime.sandbox.configure(ts_run_listing=listing)
+    plan_seen(runtime, seen_before)
     original = testsigma.TestsigmaClient.trigger
 
     def lost(self: testsigma.TestsigmaClient, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -172,19 +210,20 @@ def test_a_trigger_whose_answer_was_lost_adopts_the_run_it_started(
         raise VendorOutcomeUnknown("testsigma", "POST /execution_results: no answer within 10s")
 
     monkeypatch.setattr(testsigma.TestsigmaClient, "trigger", lost)
-    job = demo_job(delivery=f"lost-answer-{listing}")
+    job = demo_job(delivery=f"lost-answer-{listing}-{seen_before}")
 
     def held() -> list[dict[str, Any]]:
         runs = runtime.sandbox.state()["testsigma"]["runs"].values() if runtime.sandbox else []
         return [r for r in runs if job.id in (r["buildNo"] or "")]
 
-    if listing == "absent":
-        # When the step runs on an account without a listing, it fails with the outcome unknown, never triggering twice
+    if not seen_before:
+        # When the step runs with nothing to look the run up in, it fails with the outcome unknown,
+        # never triggering twice
         with pytest.raises(VendorOutcomeUnknown):
             trigger_plan(job)
         assert len(held()) == 1
         return
     # When the step runs
     run = trigger_plan(job)
-    # Then it adopts the run it started, which is the job's only run
+    # Then it adopts the run it started (from the listing, or the plan's lastRunId), the job's only run
     assert [int(r["id"]) for r in held()] == [run.run_id]

@@ -53,6 +53,7 @@ def test_the_asl_has_the_tasks_we_think() -> None:
         "GatherShards",
         "CollectResults",
         "WriteBack/WriteTarget",
+        "WriteBack/TargetFailed",
         "ReportToCi",
         "RecordTimeout",
         "RecordFailure",

@@ -49,6 +49,9 @@ class Settings(BaseModel):
     # A write-back invocation stops starting batches after this long (or near its Lambda time-out),
     # returns "more", and the state machine invokes it again to resume from the checkpoint.
     write_back_slice_seconds: float = Field(default=600.0, gt=0)
+    # How long a read-back (what a target holds, read after an unknown outcome) keeps retrying pages
+    # that fail transiently (5xx, time-out, throttle) before the target fails; any page read resets it.
+    write_back_outage_seconds: float = Field(default=900.0, gt=0)
     # Vendor rate limits, paced at `*_rate_pace` of the documented figure. `shared`: one budget per
     # vendor account for every concurrent execution (an item of RATE_BUDGET_TABLE, default the
     # ledger); `process`: each process paces itself (no table needed, not safe for concurrent jobs).

@@ -217,9 +217,19 @@ class Ledger:
             return recorded
         return run
 
-    def recorded_run(self, job_id: str) -> dict[str, Any] | None:
-        job = self.get_job(job_id)
-        return job.get("testsigma_run") if job else None
+    @staticmethod
+    def _plan_key(plan_id: int) -> dict[str, str]:
+        return {"pk": f"PLAN#{plan_id}", "sk": "PLAN"}
+
+    def plan_last_run(self, plan_id: int) -> int | None:
+        """The latest Testsigma run of the plan the relay has seen (None: none yet)."""
+        item = self.table.get_item(Key=self._plan_key(plan_id), ConsistentRead=True).get("Item")
+        return int(item["last_run_id"]) if item and item.get("last_run_id") is not None else None
+
+    def note_plan_run(self, plan_id: int, run_id: int) -> None:
+        """Note the latest run of the plan the relay saw. Unconditional: two jobs noting out of order
+        leave an older run, from which a look-up only walks back further."""
+        self._update(self._plan_key(plan_id), {"last_run_id": run_id, "updated_at": int(time.time())})
 
     def get_target(self, job_id: str, target: str) -> dict[str, Any]:
         item = self.table.get_item(Key=self._key(job_id, f"TARGET#{target}"), ConsistentRead=True).get("Item")

@@ -22,10 +22,11 @@ def trigger_plan(job: Job) -> RunRef:
     """Trigger the route's test plan once per job (adopt the existing run of a result-sync job, the CI
     run of a JUnit report); a repeat returns the run recorded in the ledger."""
     ledger = services.ledger()
-    recorded = ledger.recorded_run(job.id)
+    record = ledger.get_job(job.id) or {}
+    recorded = record.get("testsigma_run")
     if recorded:
         logger.info("run already recorded for job", job_id=job.id, run_id=recorded["run_id"])
-        return RunRef.model_validate(recorded)
+        return _for_this_attempt(job, RunRef.model_validate(recorded), record)
 
     if job.kind == "junit":
         # The results are in the report: the "run" is the CI run that produced it; nothing to trigger or poll.
@@ -47,23 +48,41 @@ def trigger_plan(job: Job) -> RunRef:
     return claimed
 
 
+def _for_this_attempt(job: Job, run: RunRef, record: dict[str, Any]) -> RunRef:
+    """A retried job (attempt 2 and on) follows the run its first attempt recorded, with the route's
+    polling deadline counted from this attempt's first look, not from the first trigger (a job that
+    timed out would otherwise time out again at once). Noted in the ledger, so a repeat of this step
+    within the attempt keeps the same deadline."""
+    attempt = int(record.get("attempt") or 1)
+    if attempt < 2 or run.source != "testsigma":
+        return run
+    if int(record.get("followed_from_attempt") or 0) != attempt:
+        record = {**record, "followed_from_attempt": attempt, "followed_from": clock.now()}
+        services.ledger().update_job(job.id, followed_from_attempt=attempt, followed_from=record["followed_from"])
+    logger.info("retried job follows its recorded run afresh", job_id=job.id, run_id=run.run_id, attempt=attempt)
+    return run.model_copy(update={"triggered_at": float(record["followed_from"])})
+
+
 def _trigger_once(job: Job) -> int:
     """Start the plan's run, or find the one an earlier attempt of this job started.
 
     Every run the relay starts carries the job id (in `buildNo` and `runtimeData`), and the ledger
-    notes `trigger_sent_at` before the POST. An attempt that finds that note without a recorded run
-    follows one that died (or lost the answer) after sending: it looks the run up by its marker before
-    triggering again. An answer lost outright (time-out or 5xx) is looked up at once too."""
+    notes `trigger_sent_at` before the POST, with the plan's latest run the relay had seen
+    (`plan_run_before`). An attempt that finds that note without a recorded run follows one that died
+    (or lost the answer) after sending: it looks the run up by its marker before triggering again. An
+    answer lost outright (time-out or 5xx) is looked up at once too."""
     plan = job.route.testsigma
     client = services.testsigma()
     ledger = services.ledger()
     build_no = marked_build_number(render(plan.build_number, job), job.id)
-    sent_at = (ledger.get_job(job.id) or {}).get("trigger_sent_at")
+    record = ledger.get_job(job.id) or {}
+    sent_at = record.get("trigger_sent_at")
     if sent_at is not None:
-        adopted = _earlier_run(job, build_no, float(sent_at))
+        adopted = _earlier_run(job, build_no, float(sent_at), record.get("plan_run_before"))
         if adopted is not None:
             return adopted
-    ledger.update_job(job.id, trigger_sent_at=clock.now())
+    seen = ledger.plan_last_run(plan.test_plan_id)
+    ledger.update_job(job.id, trigger_sent_at=clock.now(), plan_run_before=seen)
     try:
         answer = client.trigger(
             plan.test_plan_id,
@@ -72,21 +91,40 @@ def _trigger_once(job: Job) -> int:
             runtime_data={**(plan.runtime_data or {}), RUN_MARKER_KEY: job.id},
         )
     except VendorOutcomeUnknown:
-        adopted = _earlier_run(job, build_no, clock.now(), lost_answer=True)
+        adopted = _earlier_run(job, build_no, clock.now(), seen, lost_answer=True)
         if adopted is None:
             raise
         return adopted
-    return int(answer["id"])
+    run_id = int(answer["id"])
+    ledger.note_plan_run(plan.test_plan_id, run_id)
+    return run_id
 
 
-def _earlier_run(job: Job, build_no: str, sent_at: float, lost_answer: bool = False) -> int | None:
-    """The run an earlier trigger of this job started, found by its marker; None when there is none
-    (or the account has no run listing, which is logged). After a crash the caller then triggers as
-    before; after a lost answer (`lost_answer`) it fails the step with the outcome unknown."""
+def _earlier_run(
+    job: Job, build_no: str, sent_at: float, seen_run: int | None, lost_answer: bool = False
+) -> int | None:
+    """The run an earlier trigger of this job started, found by its marker; None when there is none.
+
+    Where the account lists runs (`GET /execution_results`, undocumented, detected) the listing is
+    searched; where it does not, the plan's latest run is read the documented way, from a run seen
+    before the trigger (`seen_run`: its status view names the plan's `lastRunId`). When neither can
+    tell (no listing and no run of the plan ever seen, or too many runs since), that is logged: after
+    a crash the caller then triggers again; after a lost answer (`lost_answer`) it fails the step."""
     plan = job.route.testsigma
+    client = services.testsigma()
     since_ms = int((sent_at - _LISTING_SLACK_SECONDS) * 1000)
-    found = services.testsigma().find_runs(plan.test_plan_id, build_no, job.id, since_ms=since_ms)
+    found = client.find_runs(plan.test_plan_id, build_no, job.id, since_ms=since_ms)
     if found is None:
+        run_id, certain = (
+            (None, False)
+            if seen_run is None
+            else client.find_run_after(plan.test_plan_id, build_no, job.id, int(seen_run))
+        )
+        if run_id is not None:
+            return _adopted(job, run_id, via="the plan's latest run")
+        if certain:
+            logger.info("no run of an earlier trigger found", job_id=job.id, plan_id=plan.test_plan_id, via="lastRunId")
+            return None
         then = (
             "failing the step: the run may exist, and a second trigger could start another"
             if lost_answer
@@ -94,23 +132,23 @@ def _earlier_run(job: Job, build_no: str, sent_at: float, lost_answer: bool = Fa
         )
         logger.warning(
             f"an earlier trigger of this job got no recorded run, and this Testsigma account has no run "
-            f"listing (GET /execution_results) to look it up: {then}",
+            f"listing (GET /execution_results) to look it up, nor a run of the plan seen before to read "
+            f"the plan's latest run from: {then}",
             job_id=job.id,
             plan_id=plan.test_plan_id,
             build_no=build_no,
+            seen_run=seen_run,
         )
         return None
     if not found:
         logger.info("no run of an earlier trigger found", job_id=job.id, plan_id=plan.test_plan_id)
         return None
-    run_id = max(int(run["id"]) for run in found)
-    logger.info(
-        "run started by an earlier attempt adopted",
-        job_id=job.id,
-        run_id=run_id,
-        plan_id=plan.test_plan_id,
-        matches=len(found),
-    )
+    return _adopted(job, max(int(run["id"]) for run in found), via="the run listing", matches=len(found))
+
+
+def _adopted(job: Job, run_id: int, **facts: Any) -> int:
+    logger.info("run started by an earlier attempt adopted", job_id=job.id, run_id=run_id, **facts)
+    services.ledger().note_plan_run(job.route.testsigma.test_plan_id, run_id)
     return run_id
 
 

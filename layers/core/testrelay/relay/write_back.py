@@ -19,9 +19,10 @@ from testrelay.models.job import Job
 from testrelay.models.routes import BrowserStackTmTarget, Target, TestsigmaOverrideTarget, TestsigmaTmTarget
 from testrelay.observability import emit
 from testrelay.relay.writers.browserstack_tm import write_browserstack_tm
-from testrelay.relay.writers.common import Budget
+from testrelay.relay.writers.common import Budget, Checkpoint, outcome
 from testrelay.relay.writers.testsigma_override import write_testsigma_override
 from testrelay.relay.writers.testsigma_tm import write_testsigma_tm
+from testrelay.sync.batching import StoredPlan
 
 
 def write_back(job: Job, run: RunRef, collected: Mapping[str, Any], target: Target, budget: Budget) -> dict[str, Any]:
@@ -46,3 +47,19 @@ def _write(job: Job, run: RunRef, collected: Mapping[str, Any], target: Target, 
     if isinstance(target, TestsigmaOverrideTarget):
         return write_testsigma_override(job, run, collected, target, budget)
     raise AssertionError(f"no writer for target kind {target.kind!r}")
+
+
+def failed_outcome(job: Job, target: Target, error: Mapping[str, Any]) -> dict[str, Any]:
+    """The outcome of a target whose write-back failed past its retries (the Map's Catch, `error` its
+    {Error, Cause}): what its checkpoint confirmed written and to which vendor run, with the error."""
+    checkpoint = Checkpoint(job, target.name)
+    plan = StoredPlan.model_validate(checkpoint.record["plan"]) if "plan" in checkpoint.record else None
+    return outcome(
+        target,
+        plan,
+        "failed",
+        checkpoint.written,
+        checkpoint.record.get("run_id"),
+        error=error.get("Error"),
+        cause=error.get("Cause"),
+    )

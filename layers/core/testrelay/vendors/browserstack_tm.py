@@ -56,15 +56,27 @@ class BrowserStackTmClient:
         """Every item of a paged list (`p`, `page_size`; `info.next` is null on the last page)."""
         page: int | None = 1
         while page is not None:
-            answer = self.http.request("GET", path, params={**(params or {}), "p": page, "page_size": page_size}) or {}
-            yield from answer.get(key) or []
-            following = (answer.get("info") or {}).get("next")
-            if following is not None and (not str(following).isdigit() or int(following) <= page):
-                raise VendorPagingStalled(
-                    "browserstack-tm",
-                    f"GET {path}: paging does not advance (p={page} answered info.next={str(following)[:40]!r})",
-                )
-            page = int(following) if following is not None else None
+            items, page = self.page_at(path, key, page, page_size, params)
+            yield from items
+
+    def page_at(
+        self,
+        path: str,
+        key: str,
+        page: int,
+        page_size: int = MAX_PAGE_SIZE,
+        params: Mapping[str, Any] | None = None,
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """Page `page` (from 1) of a paged list: its items and the next page's number (None after the
+        last), so a page that fails can be read again on its own."""
+        answer = self.http.request("GET", path, params={**(params or {}), "p": page, "page_size": page_size}) or {}
+        following = (answer.get("info") or {}).get("next")
+        if following is not None and (not str(following).isdigit() or int(following) <= page):
+            raise VendorPagingStalled(
+                "browserstack-tm",
+                f"GET {path}: paging does not advance (p={page} answered info.next={str(following)[:40]!r})",
+            )
+        return list(answer.get(key) or []), int(following) if following is not None else None
 
     def list_runs(self, project_id: str, **filters: str) -> list[dict[str, Any]]:
         return list(self.pages(self._runs(project_id), "test_runs", params=filters))
@@ -145,6 +157,10 @@ class BrowserStackTmClient:
 
     def list_results(self, project_id: str, run_id: str) -> list[dict[str, Any]]:
         return list(self.pages(f"{self._runs(project_id)}/{run_id}/results", "test-results"))
+
+    def results_page(self, project_id: str, run_id: str, page: int) -> tuple[list[dict[str, Any]], int | None]:
+        """One page of the run's results (see `page_at`)."""
+        return self.page_at(f"{self._runs(project_id)}/{run_id}/results", "test-results", page)
 
     def update_run(self, project_id: str, run_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
         answer = self.http.request(

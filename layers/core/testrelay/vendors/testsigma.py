@@ -54,6 +54,10 @@ def _run_duration(answer: dict[str, Any]) -> float | None:
     return end - start if start is not None and end is not None and end > start else None
 
 
+CasePage = dict[str, Any]
+"""Where `case_result_pages` goes on: `page` (from 0) and `first` (the previous page's first case result id)."""
+
+
 class TestsigmaClient:
     def __init__(self, session: VendorSession) -> None:
         self.http = session
@@ -114,6 +118,42 @@ class TestsigmaClient:
                 break
         return found
 
+    def run_view(self, run_id: int) -> dict[str, Any] | None:
+        """The run's status view (`GET /execution_results/<run_id>`); None when there is no such run."""
+        try:
+            answer = self.http.request("GET", f"/execution_results/{run_id}")
+        except VendorRejected as refused:
+            if refused.status == 404:
+                return None
+            raise
+        return answer if isinstance(answer, dict) else None
+
+    def find_run_after(
+        self, test_plan_id: int, build_number: str, job_id: str, seen_run: int, max_reads: int = 20
+    ) -> tuple[int | None, bool]:
+        """The run this job started after `seen_run` (a run of the plan seen before triggering), looked
+        up the documented way: a run's status view carries `execution.lastRunId`, the plan's latest
+        run, and run ids increase. The latest is checked first (its `buildNo` marker), then the runs
+        back to `seen_run`, which covers someone else triggering the plan meanwhile.
+
+        Answers (run id, True) when found; (None, True) when every run since `seen_run` was checked and
+        none is this job's; (None, False) when it cannot tell (`seen_run` gone or not of this plan, no
+        `lastRunId`, or more than `max_reads` runs to check)."""
+        seen = self.run_view(seen_run)
+        execution = (seen or {}).get("execution")
+        if seen is None or not isinstance(execution, dict) or str(execution.get("id")) != str(test_plan_id):
+            return None, False
+        latest = execution.get("lastRunId")
+        if not isinstance(latest, int) or isinstance(latest, bool) or latest < seen_run:
+            return None, False
+        for reads, run_id in enumerate(range(latest, seen_run - 1, -1)):
+            if reads >= max_reads:
+                return None, False
+            view = seen if run_id == seen_run else self.run_view(run_id)
+            if view is not None and _marked(view, test_plan_id, build_number, job_id):
+                return run_id, True
+        return None, True
+
     def status(self, run_id: int) -> ExecutionStatus:
         answer = self.http.request("GET", f"/execution_results/{run_id}")
         if not isinstance(answer, dict):
@@ -148,21 +188,28 @@ class TestsigmaClient:
 
         A server that ignores the parameters answers the whole list every time: a page repeating the
         previous one's first case, or a short page, ends the walk, so nothing is read twice."""
-        page = 0
-        previous_first: Any = None
-        while True:
-            answer = self.http.request(
-                "GET", f"/execution_results/{run_id}/test_case_results", params={"page": page, "size": page_size}
-            )
-            cases = answer.get("testCases") or []
-            first = cases[0].get("testCaseResultId") if cases else None
-            if page and (not cases or first == previous_first):
-                return
-            yield answer
-            if len(cases) < page_size:
-                return
-            previous_first = first
-            page += 1
+        position: CasePage | None = {"page": 0}
+        while position is not None:
+            answer, position = self.case_result_page(run_id, page_size, position)
+            if answer is not None:
+                yield answer
+
+    def case_result_page(
+        self, run_id: int, page_size: int, position: CasePage
+    ) -> tuple[dict[str, Any] | None, CasePage | None]:
+        """One page of `case_result_pages`: the answer (None past the end) and the next page's
+        position (None after the last), plain JSON so a page that fails is read again on its own."""
+        page = int(position["page"])
+        answer = self.http.request(
+            "GET", f"/execution_results/{run_id}/test_case_results", params={"page": page, "size": page_size}
+        )
+        cases = answer.get("testCases") or []
+        first = cases[0].get("testCaseResultId") if cases else None
+        if page and (not cases or first == position.get("first")):
+            return None, None
+        if len(cases) < page_size:
+            return answer, None
+        return answer, {"page": page + 1, "first": first}
 
 
 def _marked(run: dict[str, Any], test_plan_id: int, build_number: str, job_id: str) -> bool:

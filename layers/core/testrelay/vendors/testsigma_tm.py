@@ -46,6 +46,11 @@ def _advanced(items: list[dict[str, Any]], after: Any, sent: Any, previous_first
     return not (items and previous_first is not None and _identity(items[0]) == previous_first)
 
 
+PagePosition = dict[str, Any]
+"""Where a cursor-paginated list goes on: `next` (the previous page's `page_info.next`) and `first`
+(that page's first item, to tell a page turn that repeats the page)."""
+
+
 def _candidates(following: Any) -> list[str]:
     number = isinstance(following, int) or (isinstance(following, str) and following.isdigit())
     return ["page", *(p for p in CURSOR_PARAMETERS if p != "page")] if number else list(CURSOR_PARAMETERS)
@@ -108,19 +113,35 @@ class TestsigmaTmClient:
         turn; a parameter the server ignores repeats the page) and remembered in `cursor_parameter`.
         A list that does not advance raises VendorPagingStalled naming the parameters tried (a
         remembered parameter that stops working is tried first, then the others)."""
-        base = {"page_size": page_size}
-        items, following = self._page(path, key, base)
-        yield from items
+        position: PagePosition | None = None
         seen_next: set[str] = set()
-        previous_first = _identity(items[0]) if items else None
-        while following:
-            if str(following) in seen_next:
-                raise self._stalled(path, f"page_info.next {str(following)[:80]!r} came back again")
-            seen_next.add(str(following))
-            items, after = self._turn(path, key, base, following, previous_first)
+        while True:
+            items, position = self.page_at(path, key, position, page_size)
             yield from items
-            previous_first = _identity(items[0]) if items else previous_first
-            following = after
+            if position is None:
+                return
+            following = str(position["next"])
+            if following in seen_next:
+                raise self._stalled(path, f"page_info.next {following[:80]!r} came back again")
+            seen_next.add(following)
+
+    def page_at(
+        self, path: str, key: str, position: PagePosition | None, page_size: int = 100
+    ) -> tuple[list[dict[str, Any]], PagePosition | None]:
+        """One page of a cursor-paginated list: the first (`position` None) or the one a previous call's
+        answer designates; answers its items and the next page's position (None after the last page).
+        A position is plain JSON, so a page that fails is read again from it, in this invocation or
+        the next one."""
+        base = {"page_size": page_size}
+        if position is None:
+            items, following = self._page(path, key, base)
+            previous_first = None
+        else:
+            previous_first = position.get("first")
+            items, following = self._turn(path, key, base, position["next"], previous_first)
+        if not following:
+            return items, None
+        return items, {"next": following, "first": _identity(items[0]) if items else previous_first}
 
     def _turn(
         self, path: str, key: str, base: Mapping[str, Any], following: Any, previous_first: str | None
@@ -182,7 +203,17 @@ class TestsigmaTmClient:
         return list(self._pages(f"/projects/{project_id}/test_runs", "test_runs"))
 
     def list_run_cases(self, project_id: str, run_id: str) -> list[dict[str, Any]]:
-        return list(self._pages(f"/projects/{project_id}/test_runs/{run_id}/test_cases", "test_run_cases"))
+        return list(self._pages(self._run_cases(project_id, run_id), "test_run_cases"))
+
+    def run_cases_page(
+        self, project_id: str, run_id: str, position: PagePosition | None
+    ) -> tuple[list[dict[str, Any]], PagePosition | None]:
+        """One page of the run's test cases (see `page_at`)."""
+        return self.page_at(self._run_cases(project_id, run_id), "test_run_cases", position)
+
+    @staticmethod
+    def _run_cases(project_id: str, run_id: str) -> str:
+        return f"/projects/{project_id}/test_runs/{run_id}/test_cases"
 
     def list_cases(self, project_id: str) -> list[dict[str, Any]]:
         return list(self._pages(f"/projects/{project_id}/test_cases", "test_cases"))

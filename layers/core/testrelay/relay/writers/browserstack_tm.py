@@ -31,10 +31,12 @@ from testrelay.relay.writers.common import (
     RECONCILE_ATTEMPTS,
     Budget,
     Checkpoint,
+    HandOver,
+    Listing,
     Unconfirmed,
     matched_plan,
     outcome,
-    reconciled,
+    read_back,
     results_bucket,
     unconfirmed_outcome,
     write_batch,
@@ -201,9 +203,11 @@ class _Writer:
             except TooManyCases as exc:
                 size = self._narrow("results_per_call", size, exc)
 
-    def _held(self, run_id: str) -> set[tuple[str, Any]]:
-        """The (case, configuration) pairs that already have a result in the job's run."""
-        return {_pair(result) for result in self.client.list_results(self.target.project_id, run_id)}
+    def _listing(self, run_id: str) -> Listing:
+        """The run's results: a (case, configuration) pair listed has its result already. Only written
+        results are listed, so a read-back reads to the last page."""
+        project_id = self.target.project_id
+        return Listing(lambda page: self.client.results_page(project_id, run_id, page or 1), _pair)
 
     def _write_from(self, plan: StoredPlan, run_id: str, budget: Budget, size: int) -> int | None:
         per_case = max(1, len(self.target.configurations))
@@ -213,27 +217,22 @@ class _Writer:
         # Positions count (case, configuration) pairs; skip the pairs of a case already half written.
         for _ in range(written % per_case):
             next(pairs)
-
-        def held() -> set[tuple[str, Any]]:
-            return self._held(run_id)
-
-        # A batch an earlier invocation left unconfirmed: what the run holds is not sent again.
-        present = reconciled(checkpoint, held)
+        listing = self._listing(run_id)
         for batch in batches(pairs, size if self._bulk() else 1):
             if budget.spent():
                 return None
-            known = present if written < checkpoint.pending else None
+            known: set[tuple[str, Any]] | None = None
             if self._bulk():
+                before = checkpoint.pending
                 try:
                     write_batch(
                         checkpoint,
                         written + len(batch),
                         batch,
                         lambda results: self.client.add_results(project_id, run_id, results),
-                        held,
-                        _pair,
-                        known,
-                        lambda: {"bulk": True},
+                        listing,
+                        budget,
+                        saved=lambda: {"bulk": True},
                     )
                     written += len(batch)
                     continue
@@ -241,8 +240,7 @@ class _Writer:
                     logger.info(
                         "multi-result call unavailable: one result per call", target=self.target.name, status=exc.status
                     )
-                    checkpoint.save(bulk=False)
-                    known = self._results_present(run_id, exc.status)
+                    known = self._results_present(listing, batch, written, exc.status, budget, before)
             for index, single in enumerate(batch):
                 # The batch's first result is the unit the budget granted above; check only between results.
                 if index and budget.spent():
@@ -252,20 +250,31 @@ class _Writer:
                     written + 1,
                     [single],
                     lambda results: self.client.add_result(project_id, run_id, results[0]),
-                    held,
-                    _pair,
+                    listing,
+                    budget,
                     known,
                 )
                 written += 1
         return written
 
-    def _results_present(self, run_id: str, status: int | None) -> set[tuple[str, Any]]:
-        """What the run already holds, read back once when the multi-result call was refused with
-        something else than "no such endpoint": an undocumented call refused may have written part of
-        its batch, and no result is ever sent twice."""
+    def _results_present(
+        self,
+        listing: Listing,
+        batch: list[dict[str, Any]],
+        written: int,
+        status: int | None,
+        budget: Budget,
+        pending: int,
+    ) -> set[tuple[str, Any]]:
+        """What the run already holds of the batch, read back once when the multi-result call was
+        refused with something else than "no such endpoint": an undocumented call refused may have
+        written part of its batch, and no result is ever sent twice. "No such endpoint" wrote
+        nothing: the batch is no longer pending (`pending`: as it was before the call)."""
         if status in (404, 405):
+            self.checkpoint.save(bulk=False, pending=pending)
             return set()
-        return self._held(run_id)
+        self.checkpoint.save(bulk=False)
+        return read_back(self.checkpoint, budget, listing, batch, written + len(batch))
 
     def _bulk(self) -> bool:
         """Whether to send results in bulk: the target allows it and no earlier batch found it missing."""
@@ -300,6 +309,9 @@ def write_browserstack_tm(
         written = writer.write_results(plan, run_id, budget)
     except Unconfirmed as exc:
         return unconfirmed_outcome(target, plan, checkpoint, run_id, exc)
+    except HandOver as paused:
+        logger.info("write-back handed over during a read-back", target=target.name, reason=str(paused))
+        return outcome(target, plan, "in_progress", checkpoint.written, run_id)
     if written is None:
         return outcome(target, plan, "in_progress", checkpoint.written, run_id)
     writer.finish(run_id)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from testrelay.errors import VendorError, VendorOutcomeUnknown
+from testrelay.errors import VendorError, VendorOutcomeUnknown, VendorThrottled, VendorUnavailable
 from testrelay.models.job import Job
 from testrelay.models.routes import BrowserStackTmTarget, Target, TestsigmaTmTarget
 from testrelay.observability import logger
@@ -29,6 +30,7 @@ class Budget:
 
     deadline: float
     clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
     _granted_first: bool = False
 
     @classmethod
@@ -76,6 +78,9 @@ class Checkpoint:
 # hands over with `more: true`; and invocations in a row that end so before the target is failed.
 RECONCILE_ATTEMPTS = 3
 UNCONFIRMED_INVOCATIONS = 5
+# A read-back page that fails transiently is read again after a pause drawn up to this, doubling.
+READ_BACK_FIRST_PAUSE = 0.5
+READ_BACK_MAX_PAUSE = 30.0
 
 BatchHook = Callable[[str, int], None]
 batch_applied_hook: BatchHook | None = None
@@ -84,10 +89,91 @@ checkpoint is saved, where a worker that dies loses the confirmation (the harnes
 
 
 Key = Callable[[dict[str, Any]], Any]
+PageRead = Callable[[Any], tuple[list[dict[str, Any]], Any]]
+"""Reads the page at a position (None: the first): its items and the next page's position (None after
+the last). Positions are plain JSON, kept in the checkpoint."""
+
+
+@dataclass(frozen=True)
+class Listing:
+    """How a target shows what it holds: a paged list whose items read as the entries sent do.
+
+    `key` gives an entry's (or a listed item's) identity once applied; `subject`, where every entry has
+    an item whether written or not (a run's case rows), what the item is about, so a read-back stops
+    once it saw every entry's subject. Without it only applied writes are listed: read to the end."""
+
+    read_page: PageRead
+    key: Key
+    subject: Key | None = None
 
 
 class Unconfirmed(Exception):
     """A batch's outcome stayed unknown after RECONCILE_ATTEMPTS sends and read-backs."""
+
+
+class HandOver(Exception):
+    """The invocation's budget ran out during a read-back: its position is in the checkpoint and the
+    next invocation (`more: true`) goes on from there."""
+
+
+def _page(checkpoint: Checkpoint, budget: Budget, listing: Listing, state: dict[str, Any], read: int) -> Any:
+    """One page of the read-back; a page that fails transiently is read again after a pause (the next
+    invocation's, when this one's budget is spent), until `write_back_outage_seconds` pass without a
+    page read. `read`: pages read by this invocation (the first is always waited for)."""
+    failures = 0
+    while True:
+        try:
+            answer = listing.read_page(state["position"])
+            state.pop("failing_since", None)
+            return answer
+        except (VendorUnavailable, VendorThrottled) as exc:
+            failures += 1
+            since = float(state.setdefault("failing_since", time.time()))
+            if time.time() - since > get_settings().write_back_outage_seconds:
+                checkpoint.save(read_back=state)
+                raise
+            pause = random.uniform(0, min(READ_BACK_MAX_PAUSE, READ_BACK_FIRST_PAUSE * 2**failures))
+            if read and budget.left() <= pause:
+                checkpoint.save(read_back=state)
+                raise HandOver(f"read-back of {checkpoint.target} at page {read}: {exc}") from exc
+            logger.info("read-back page retried", target=checkpoint.target, error=str(exc), pause_s=round(pause, 3))
+            budget.sleep(pause)
+
+
+def read_back(
+    checkpoint: Checkpoint, budget: Budget, listing: Listing, batch: list[dict[str, Any]], until: int
+) -> set[Any]:
+    """The keys of the batch (the one that ends at `until`) the vendor holds now.
+
+    Only the batch's keys are kept, so the position and what was found fit in the checkpoint
+    (`read_back`), saved after every page: a read-back the budget interrupts (HandOver) or a worker
+    that dies goes on from its last page. A page failing transiently is read again (`_page`)."""
+    wanted = {listing.key(entry) for entry in batch}
+    subject = listing.subject
+    subjects = {subject(entry) for entry in batch} if subject else None
+    state: dict[str, Any] = dict(checkpoint.record.get("read_back") or {})
+    if state.get("until") != until:
+        state = {"until": until, "position": None, "held": [], "seen": [], "pages": 0}
+    held = {tuple(key) for key in state["held"]}
+    seen = set(state["seen"])
+    read = 0
+    while True:
+        items, following = _page(checkpoint, budget, listing, state, read)
+        read += 1
+        for item in items:
+            if listing.key(item) in wanted:
+                held.add(listing.key(item))
+            if subject is not None and subjects is not None and subject(item) in subjects:
+                seen.add(subject(item))
+        done = following is None or (subjects is not None and seen >= subjects)
+        state.update(position=following, held=[list(key) for key in held], seen=sorted(seen), pages=state["pages"] + 1)
+        if done:
+            checkpoint.save(read_back={})
+            logger.info("read back", target=checkpoint.target, position=until, pages=state["pages"], held=len(held))
+            return held
+        checkpoint.save(read_back=state)
+        if budget.left() <= 0:
+            raise HandOver(f"read-back of {checkpoint.target} handed over after {state['pages']} pages")
 
 
 def write_batch(
@@ -95,22 +181,28 @@ def write_batch(
     until: int,
     batch: list[dict[str, Any]],
     send: Callable[[list[dict[str, Any]]], object],
-    held: Callable[[], set[Any]],
-    key: Key,
+    listing: Listing,
+    budget: Budget,
     present: set[Any] | None = None,
     saved: Callable[[], dict[str, Any]] | None = None,
 ) -> None:
     """Sends one batch exactly once and advances the checkpoint to `until` once it is confirmed.
 
-    The checkpoint marks the batch pending before it goes out, so a worker that dies after the vendor
-    applied it is reconciled by the next invocation (`reconciled`). An unknown outcome
-    (VendorOutcomeUnknown: time-out, lost answer, 5xx after sending) is followed by reading back what
-    the vendor holds (`held`, keys as `key` gives them), and only what is missing is sent again; any
-    other VendorError (refused, throttled, unavailable: not processed) propagates. `present` (from a
-    read-back made earlier) leaves out what is already there; `saved` gives more fields to save with
-    the confirmation. Raises Unconfirmed when the outcome stays unknown."""
-    todo = [entry for entry in batch if present is None or key(entry) not in present]
+    The checkpoint marks the batch pending before it goes out, so a batch an earlier invocation left
+    unconfirmed (an unknown answer, a worker that died after the vendor applied it) is read back
+    (`read_back`) before anything is sent. An unknown outcome (VendorOutcomeUnknown: time-out, lost
+    answer, 5xx after sending) is followed by a read-back too, and only what is missing is sent again;
+    any other VendorError (refused, throttled, unavailable: not processed) propagates. `present` (from
+    a read-back made earlier) leaves out what is already there; `saved` gives more fields to save with
+    the confirmation. Raises Unconfirmed when the outcome stays unknown, HandOver when the budget ran
+    out during a read-back."""
     before = checkpoint.pending
+    if present is None and before > checkpoint.written:
+        logger.info(
+            "reconciling an unconfirmed batch", target=checkpoint.target, written=checkpoint.written, pending=before
+        )
+        present = read_back(checkpoint, budget, listing, batch, until)
+    todo = [entry for entry in batch if present is None or listing.key(entry) not in present]
     checkpoint.save(pending=max(until, before))
     for attempt in range(1, RECONCILE_ATTEMPTS + 1):
         if todo:
@@ -124,8 +216,8 @@ def write_batch(
                     attempt=attempt,
                     error=str(exc),
                 )
-                now_held = held()
-                todo = [entry for entry in todo if key(entry) not in now_held]
+                now_held = read_back(checkpoint, budget, listing, batch, until)
+                todo = [entry for entry in todo if listing.key(entry) not in now_held]
                 if todo and attempt == RECONCILE_ATTEMPTS:
                     raise Unconfirmed(f"{len(todo)} writes still unconfirmed after {attempt} attempts: {exc}") from exc
                 if todo:
@@ -144,20 +236,6 @@ def write_batch(
             fields.update(pending=0, unconfirmed=0)
         checkpoint.save(**fields)
         return
-
-
-def reconciled(checkpoint: Checkpoint, held: Callable[[], set[Any]]) -> set[Any] | None:
-    """What the vendor holds, read back when an earlier invocation left a batch unconfirmed; None when
-    none did (nothing to reconcile)."""
-    if checkpoint.pending <= checkpoint.written:
-        return None
-    logger.info(
-        "reconciling an unconfirmed batch",
-        target=checkpoint.target,
-        written=checkpoint.written,
-        pending=checkpoint.pending,
-    )
-    return held()
 
 
 def unconfirmed_outcome(

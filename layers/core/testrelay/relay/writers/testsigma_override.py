@@ -20,16 +20,17 @@ from testrelay.relay.collect import iter_results
 from testrelay.relay.writers.common import (
     Budget,
     Checkpoint,
+    HandOver,
+    Listing,
     Unconfirmed,
     outcome,
-    reconciled,
     results_bucket,
     unconfirmed_outcome,
     write_batch,
 )
 from testrelay.settings import get_settings
 from testrelay.sync.batching import StoredPlan, batches, store_plan
-from testrelay.vendors.testsigma import RESULT_SPELLINGS, TestsigmaClient, override_result
+from testrelay.vendors.testsigma import RESULT_SPELLINGS, CasePage, TestsigmaClient, override_result
 
 REFUSALS_KEPT = 100
 _RESULT_ID = re.compile(r"result id (\d+)")
@@ -123,18 +124,15 @@ def _override_key(entry: Mapping[str, Any]) -> tuple[Any, str]:
     return entry.get("testCaseResultId"), str(entry.get("result"))
 
 
-def _held(run_id: int, page_size: int) -> Callable[[], set[tuple[Any, str]]]:
-    """The run's case results now: an override already showing is confirmed, not sent again."""
+def _listing(run_id: int, page_size: int) -> Listing:
+    """The run's case results now: an override already showing is confirmed, not sent again. Every
+    case result is listed whether overridden or not, so a read-back stops once it saw the batch's."""
 
-    def read() -> set[tuple[Any, str]]:
-        testsigma = services.testsigma()
-        return {
-            _override_key(case)
-            for page in testsigma.case_result_pages(run_id, max(page_size, 100))
-            for case in page.get("testCases") or []
-        }
+    def read(position: CasePage | None) -> tuple[list[dict[str, Any]], CasePage | None]:
+        answer, following = services.testsigma().case_result_page(run_id, max(page_size, 100), position or {"page": 0})
+        return list((answer or {}).get("testCases") or []), following
 
-    return read
+    return Listing(read, _override_key, lambda case: case.get("testCaseResultId"))
 
 
 def write_testsigma_override(
@@ -158,8 +156,7 @@ def write_testsigma_override(
         return outcome(target, plan, "nothing_to_write", 0, run_id, refused=[], refused_count=0)
 
     testsigma = services.testsigma()
-    held = _held(run.run_id, target.batch_size)
-    present = reconciled(checkpoint, held)
+    listing = _listing(run.run_id, target.batch_size)
     written = checkpoint.written
     refused: list[dict[str, Any]] = list(checkpoint.record.get("refused") or [])
     refused_count = int(checkpoint.record.get("refused_count", 0))
@@ -174,15 +171,17 @@ def write_testsigma_override(
                 until,
                 batch,
                 sender.send,
-                held,
-                _override_key,
-                present if written < checkpoint.pending else None,
-                sender.saved(refused, refused_count),
+                listing,
+                budget,
+                saved=sender.saved(refused, refused_count),
             )
         except Unconfirmed as exc:
             return unconfirmed_outcome(
                 target, plan, checkpoint, run_id, exc, refused=refused, refused_count=refused_count
             )
+        except HandOver as paused:
+            logger.info("write-back handed over during a read-back", target=target.name, reason=str(paused))
+            return outcome(target, plan, "in_progress", written, run_id, refused=refused, refused_count=refused_count)
         written = until
         refused_count += len(sender.refused)
         refused = (refused + sender.refused)[:REFUSALS_KEPT]

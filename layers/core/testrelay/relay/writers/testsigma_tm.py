@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from testrelay.errors import VendorOutcomeUnknown
@@ -16,10 +16,11 @@ from testrelay.relay.writers.common import (
     RECONCILE_ATTEMPTS,
     Budget,
     Checkpoint,
+    HandOver,
+    Listing,
     Unconfirmed,
     matched_plan,
     outcome,
-    reconciled,
     results_bucket,
     unconfirmed_outcome,
     write_batch,
@@ -55,10 +56,15 @@ def _tm_key(entry: Mapping[str, Any]) -> tuple[str, str, str]:
     return str(entry.get("test_case_id")), str(entry.get("test_run_status_id")), str(entry.get("description") or "")
 
 
-def _held(project_id: str, run_id: str) -> Callable[[], set[tuple[str, str, str]]]:
-    """What the run's test cases show now: re-setting the same status would be harmless, but a status
-    already there is confirmed, not sent again."""
-    return lambda: {_tm_key(case) for case in services.testsigma_tm().list_run_cases(project_id, run_id)}
+def _listing(project_id: str, run_id: str) -> Listing:
+    """The run's test cases as they show now: re-setting the same status would be harmless, but a
+    status already there is confirmed, not sent again. The run has a row for every case, so a
+    read-back stops at the page where it saw the batch's last case."""
+    return Listing(
+        lambda position: services.testsigma_tm().run_cases_page(project_id, run_id, position),
+        _tm_key,
+        lambda case: str(case.get("test_case_id")),
+    )
 
 
 def _find_run(project_id: str, title: str, marker: str) -> str | None:
@@ -120,8 +126,7 @@ def write_testsigma_tm(
         checkpoint.save(run_id=tm_run_id, state="run_created", creating=False)
         logger.info("test management run created", job_id=job.id, target=target.name, tm_run_id=tm_run_id)
 
-    held = _held(target.project_id, tm_run_id)
-    present = reconciled(checkpoint, held)
+    listing = _listing(target.project_id, tm_run_id)
     written = checkpoint.written
     for batch in batches(plan.read_from(bucket, written), target.batch_size):
         if budget.spent():
@@ -142,12 +147,14 @@ def write_testsigma_tm(
                 until,
                 payload,
                 lambda cases: tm.update_run_cases(target.project_id, tm_run_id, cases),
-                held,
-                _tm_key,
-                present if written < checkpoint.pending else None,
+                listing,
+                budget,
             )
         except Unconfirmed as exc:
             return unconfirmed_outcome(target, plan, checkpoint, tm_run_id, exc)
+        except HandOver as paused:
+            logger.info("write-back handed over during a read-back", target=target.name, reason=str(paused))
+            return outcome(target, plan, "in_progress", checkpoint.written, tm_run_id)
         written = until
     checkpoint.save(state="written")
     logger.info("results written", job_id=job.id, target=target.name, written=written, unmatched=plan.unmatched)
