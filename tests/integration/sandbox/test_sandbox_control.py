@@ -68,6 +68,7 @@ def test_state_over_http_is_what_state_returns(sandbox: Sandbox, control: Api, t
     assert over_http == sandbox.state()
     assert set(over_http) == {
         "run_duration",
+        "run_durations",
         "testsigma",
         "testsigma_tm",
         "github",
