@@ -27,22 +27,14 @@ class LookupUnavailable(Exception):
 def action_executions(pipeline: str, execution_id: str) -> list[Any] | None:
     """ListActionExecutions' `actionExecutionDetails` of one execution (first page: the source actions
     run first), or None when CodePipeline refuses it for good."""
-    try:
-        answer = client("codepipeline").list_action_executions(
-            pipelineName=pipeline, filter={"pipelineExecutionId": execution_id}, maxResults=100
-        )
-    except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code in _FINAL:
-            logger.warning("CodePipeline look-up refused; the event is normalised without it", code=code)
-            return None
-        raise LookupUnavailable(f"CodePipeline {code or 'error'}: {exc}") from exc
-    except ParamValidationError as exc:
-        # The event's own names are not valid API parameters (an empty pipeline name): no repeat helps.
-        logger.warning("CodePipeline look-up impossible for this event", error=str(exc)[:300])
+    answer = _ask(
+        client("codepipeline").list_action_executions,
+        pipelineName=pipeline,
+        filter={"pipelineExecutionId": execution_id},
+        maxResults=100,
+    )
+    if answer is None:
         return None
-    except BotoCoreError as exc:
-        raise LookupUnavailable(f"CodePipeline unreachable: {exc}") from exc
     details = answer.get("actionExecutionDetails")
     return details if isinstance(details, list) else None
 
@@ -65,6 +57,14 @@ def execution_and_pipeline(pipeline: str, execution_id: str) -> tuple[dict[str, 
 
 
 def _call(operation: Any, key: str, **arguments: Any) -> dict[str, Any] | None:
+    answer = _ask(operation, **arguments)
+    value = answer.get(key) if answer is not None else None
+    return value if isinstance(value, dict) else None
+
+
+def _ask(operation: Any, **arguments: Any) -> dict[str, Any] | None:
+    """The operation's answer, or None when CodePipeline refuses it for good; LookupUnavailable when a
+    repeat may help."""
     try:
         answer = operation(**arguments)
     except ClientError as exc:
@@ -79,5 +79,4 @@ def _call(operation: Any, key: str, **arguments: Any) -> dict[str, Any] | None:
         return None
     except BotoCoreError as exc:
         raise LookupUnavailable(f"CodePipeline unreachable: {exc}") from exc
-    value = answer.get(key)
-    return value if isinstance(value, dict) else None
+    return answer if isinstance(answer, dict) else None
