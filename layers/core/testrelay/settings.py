@@ -41,6 +41,8 @@ class Settings(BaseModel):
     # A write-back invocation stops starting batches after this long (or near its Lambda time-out),
     # returns "more", and the state machine invokes it again to resume from the checkpoint.
     write_back_slice_seconds: float = Field(default=600.0, gt=0)
+    # Vendor calls one write-back invocation keeps on their way at once (each paced by the rate budget).
+    write_back_in_flight: int = Field(default=4, ge=1, le=16)
     # Vendor rate limits, paced at `*_rate_pace` of the documented figure. `shared`: one budget per
     # vendor account for every concurrent execution (an item of RATE_BUDGET_TABLE, default the
     # ledger); `process`: each process paces itself (no table needed, not safe for concurrent jobs).

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
+from itertools import islice
 from typing import Any
 
 from testrelay.errors import VendorOutcomeUnknown
@@ -38,6 +39,7 @@ from testrelay.relay.writers.common import (
     results_bucket,
     unconfirmed_outcome,
     write_batch,
+    write_pipelined,
 )
 from testrelay.sync.batching import StoredPlan, batches
 from testrelay.sync.matching import TargetCase, custom_field_values, label_names
@@ -217,47 +219,42 @@ class _Writer:
         def held() -> set[tuple[str, Any]]:
             return self._held(run_id)
 
+        def add_results(results: list[dict[str, Any]]) -> object:
+            return self.client.add_results(project_id, run_id, results)
+
+        def add_result(results: list[dict[str, Any]]) -> object:
+            return self.client.add_result(project_id, run_id, results[0])
+
         # A batch an earlier invocation left unconfirmed: what the run holds is not sent again.
         present = reconciled(checkpoint, held)
-        for batch in batches(pairs, size if self._bulk() else 1):
-            if budget.spent():
+        if self._bulk() and checkpoint.record.get("bulk") is None:
+            # The first batch probes the multi-result call, alone: how the rest goes depends on it.
+            probe = list(islice(pairs, size))
+            if probe and budget.spent():
                 return None
             known = present if written < checkpoint.pending else None
-            if self._bulk():
-                try:
+            try:
+                if probe:
                     write_batch(
-                        checkpoint,
-                        written + len(batch),
-                        batch,
-                        lambda results: self.client.add_results(project_id, run_id, results),
-                        held,
-                        _pair,
-                        known,
-                        lambda: {"bulk": True},
+                        checkpoint, written + len(probe), probe, add_results, held, _pair, known, lambda: {"bulk": True}
                     )
-                    written += len(batch)
-                    continue
-                except BulkResultsUnsupported as exc:
-                    logger.info(
-                        "multi-result call unavailable: one result per call", target=self.target.name, status=exc.status
-                    )
-                    checkpoint.save(bulk=False)
-                    known = self._results_present(run_id, exc.status)
-            for index, single in enumerate(batch):
-                # The batch's first result is the unit the budget granted above; check only between results.
-                if index and budget.spent():
-                    return None
-                write_batch(
-                    checkpoint,
-                    written + 1,
-                    [single],
-                    lambda results: self.client.add_result(project_id, run_id, results[0]),
-                    held,
-                    _pair,
-                    known,
+                    written += len(probe)
+            except BulkResultsUnsupported as exc:
+                logger.info(
+                    "multi-result call unavailable: one result per call", target=self.target.name, status=exc.status
                 )
-                written += 1
-        return written
+                checkpoint.save(bulk=False)
+                known = self._results_present(run_id, exc.status)
+                for index, single in enumerate(probe):
+                    # The probe was the unit the budget granted above; check only between results.
+                    if index and budget.spent():
+                        return None
+                    write_batch(checkpoint, written + 1, [single], add_result, held, _pair, known)
+                    written += 1
+        bulk = self._bulk()
+        send = add_results if bulk else add_result
+        done = write_pipelined(checkpoint, batches(pairs, size if bulk else 1), send, held, _pair, budget, present)
+        return checkpoint.written if done else None
 
     def _results_present(self, run_id: str, status: int | None) -> set[tuple[str, Any]]:
         """What the run already holds, read back once when the multi-result call was refused with

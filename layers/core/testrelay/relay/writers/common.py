@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +91,54 @@ class Unconfirmed(Exception):
     """A batch's outcome stayed unknown after RECONCILE_ATTEMPTS sends and read-backs."""
 
 
+@dataclass
+class _Delivery:
+    """One batch on its way: what is left to send of it, and whether some of it may have been applied."""
+
+    start: int
+    until: int
+    todo: list[dict[str, Any]]
+    maybe_applied: bool = False
+    """A send of it had an unknown outcome: the vendor may hold part of it whatever happens next."""
+
+
+def _deliver(
+    target: str,
+    delivery: _Delivery,
+    send: Callable[[list[dict[str, Any]]], object],
+    held: Callable[[], set[Any]],
+    key: Key,
+) -> None:
+    """Sends the batch until the vendor confirms it. An unknown outcome (VendorOutcomeUnknown:
+    time-out, lost answer, 5xx after sending) is followed by reading back what the vendor holds, and
+    only what is missing is sent again; any other VendorError (refused, throttled, unavailable: not
+    processed) propagates. Raises Unconfirmed when the outcome stays unknown. Touches no checkpoint:
+    safe in a worker thread."""
+    for attempt in range(1, RECONCILE_ATTEMPTS + 1):
+        if not delivery.todo:
+            return
+        try:
+            send(delivery.todo)
+            return
+        except VendorOutcomeUnknown as exc:
+            delivery.maybe_applied = True
+            logger.warning(
+                "write outcome unknown: reading back what the vendor holds",
+                target=target,
+                position=delivery.until,
+                attempt=attempt,
+                error=str(exc),
+            )
+            now_held = held()
+            delivery.todo = [entry for entry in delivery.todo if key(entry) not in now_held]
+            if delivery.todo and attempt == RECONCILE_ATTEMPTS:
+                raise Unconfirmed(
+                    f"{len(delivery.todo)} writes still unconfirmed after {attempt} attempts: {exc}"
+                ) from exc
+            if delivery.todo:
+                logger.info("writes missing at the vendor: sent again", target=target, missing=len(delivery.todo))
+
+
 def write_batch(
     checkpoint: Checkpoint,
     until: int,
@@ -103,47 +152,115 @@ def write_batch(
     """Sends one batch exactly once and advances the checkpoint to `until` once it is confirmed.
 
     The checkpoint marks the batch pending before it goes out, so a worker that dies after the vendor
-    applied it is reconciled by the next invocation (`reconciled`). An unknown outcome
-    (VendorOutcomeUnknown: time-out, lost answer, 5xx after sending) is followed by reading back what
-    the vendor holds (`held`, keys as `key` gives them), and only what is missing is sent again; any
-    other VendorError (refused, throttled, unavailable: not processed) propagates. `present` (from a
-    read-back made earlier) leaves out what is already there; `saved` gives more fields to save with
-    the confirmation. Raises Unconfirmed when the outcome stays unknown."""
-    todo = [entry for entry in batch if present is None or key(entry) not in present]
+    applied it is reconciled by the next invocation (`reconciled`); sending and reading back are
+    `_deliver`'s. `present` (from a read-back made earlier) leaves out what is already there; `saved`
+    gives more fields to save with the confirmation. Raises Unconfirmed when the outcome stays unknown."""
+    delivery = _Delivery(0, until, [entry for entry in batch if present is None or key(entry) not in present])
     before = checkpoint.pending
     checkpoint.save(pending=max(until, before))
-    for attempt in range(1, RECONCILE_ATTEMPTS + 1):
-        if todo:
-            try:
-                send(todo)
-            except VendorOutcomeUnknown as exc:
-                logger.warning(
-                    "write outcome unknown: reading back what the vendor holds",
-                    target=checkpoint.target,
-                    position=until,
-                    attempt=attempt,
-                    error=str(exc),
-                )
-                now_held = held()
-                todo = [entry for entry in todo if key(entry) not in now_held]
-                if todo and attempt == RECONCILE_ATTEMPTS:
-                    raise Unconfirmed(f"{len(todo)} writes still unconfirmed after {attempt} attempts: {exc}") from exc
-                if todo:
-                    logger.info("writes missing at the vendor: sent again", target=checkpoint.target, missing=len(todo))
+    try:
+        _deliver(checkpoint.target, delivery, send, held, key)
+    except VendorError:
+        # Refused, throttled or unavailable: not processed, so nothing to reconcile (unless an
+        # earlier send of this batch had an unknown outcome).
+        if not delivery.maybe_applied:
+            checkpoint.save(pending=before)
+        raise
+    if batch_applied_hook is not None:
+        batch_applied_hook(checkpoint.target, until)
+    fields: dict[str, Any] = {"written": until, "state": "writing", **(saved() if saved else {})}
+    if until >= checkpoint.pending:
+        fields.update(pending=0, unconfirmed=0)
+    checkpoint.save(**fields)
+
+
+def write_pipelined(
+    checkpoint: Checkpoint,
+    batches: Iterable[list[dict[str, Any]]],
+    send: Callable[[list[dict[str, Any]]], object],
+    held: Callable[[], set[Any]],
+    key: Key,
+    budget: Budget,
+    present: set[Any] | None = None,
+    in_flight: int | None = None,
+) -> bool:
+    """Writes `batches` (those from the checkpoint's `written` on) with up to `in_flight` of them on
+    their way at once, each exactly once; True when all are written, False when the invocation's time
+    budget ran out first (the next invocation resumes at the checkpoint).
+
+    A single sender waits out every call's round trip, so the vendor's budget idles in between: with a
+    few calls in flight, each taking its slot from the rate budget as it goes out, the budget is used
+    at its pace, never faster. Exactly once, with calls completing in any order:
+    - before a batch goes out, `pending` covers it (marked a window ahead, one save per `in_flight`
+      batches), so whatever a dead worker left in flight is reconciled by the next invocation;
+    - `written` advances only over a run of confirmed batches from the checkpoint on: a batch
+      confirmed after one still in flight waits for it, and one that failed leaves `written` before it
+      (confirmed batches beyond it are within `pending`, found by the read-back, never sent twice);
+    - on a failure no new batch goes out, those in flight settle, the checkpoint is saved, then the
+      first error propagates (Unconfirmed, or the VendorError of a batch the vendor did not process).
+    `present` (a read-back of an earlier invocation's unconfirmed batches) leaves out what is there."""
+    width = max(1, in_flight or get_settings().write_back_in_flight)
+    target = checkpoint.target
+    reconcile_until = checkpoint.pending if checkpoint.pending > checkpoint.written else 0
+    written = checkpoint.written
+    marked = checkpoint.pending
+    position = written
+    confirmed: dict[int, int] = {}
+    """start -> until of each batch confirmed beyond `written`."""
+    unsettled: dict[Future[None], _Delivery] = {}
+    failed: list[tuple[_Delivery, BaseException]] = []
+    completed = True
+
+    def settle(done: set[Future[None]]) -> None:
+        nonlocal written
+        for future in done:
+            delivery = unsettled.pop(future)
+            error = future.exception()
+            if error is not None:
+                failed.append((delivery, error))
                 continue
-            except VendorError:
-                # Refused, throttled or unavailable: not processed, so nothing to reconcile (unless an
-                # earlier send of this batch had an unknown outcome).
-                if attempt == 1:
-                    checkpoint.save(pending=before)
-                raise
-        if batch_applied_hook is not None:
-            batch_applied_hook(checkpoint.target, until)
-        fields: dict[str, Any] = {"written": until, "state": "writing", **(saved() if saved else {})}
-        if until >= checkpoint.pending:
-            fields.update(pending=0, unconfirmed=0)
-        checkpoint.save(**fields)
-        return
+            if batch_applied_hook is not None:
+                batch_applied_hook(target, delivery.until)
+            confirmed[delivery.start] = delivery.until
+        advanced = written
+        while written in confirmed:
+            written = confirmed.pop(written)
+        if written > advanced:
+            checkpoint.save(written=written, state="writing")
+
+    with ThreadPoolExecutor(max_workers=width, thread_name_prefix=f"write-{target}") as pool:
+        for batch in batches:
+            if failed:
+                break
+            if budget.spent():
+                completed = False
+                break
+            start, until = position, position + len(batch)
+            position = until
+            todo = [e for e in batch if present is None or start >= reconcile_until or key(e) not in present]
+            if until > marked:
+                # A window ahead: a worker that dies with these in flight leaves them reconcilable.
+                marked = until + (width - 1) * len(batch)
+                checkpoint.save(pending=marked)
+            delivery = _Delivery(start, until, todo)
+            unsettled[pool.submit(_deliver, target, delivery, send, held, key)] = delivery
+            if len(unsettled) >= width:
+                settle(wait(unsettled, return_when=FIRST_COMPLETED).done)
+        while unsettled:
+            settle(wait(unsettled, return_when=FIRST_COMPLETED).done)
+    if failed:
+        # Still to reconcile: the batches beyond `written` that may be at the vendor (confirmed ones
+        # after a gap, unknown outcomes) and what an earlier invocation left; not a refused batch.
+        doubtful = [d.until for d, error in failed if d.maybe_applied or not isinstance(error, VendorError)]
+        reach = max([*confirmed.values(), *doubtful, reconcile_until], default=0)
+        checkpoint.save(pending=reach if reach > written else 0)
+        raise failed[0][1]
+    # Everything sent is confirmed: only what an earlier invocation left beyond it stays to reconcile.
+    if written >= reconcile_until:
+        checkpoint.save(pending=0, unconfirmed=0)
+    else:
+        checkpoint.save(pending=reconcile_until)
+    return completed
 
 
 def reconciled(checkpoint: Checkpoint, held: Callable[[], set[Any]]) -> set[Any] | None:
