@@ -51,7 +51,13 @@ BATCH, CASES_PER_CALL, PAGE = 300, 1000, 300
 LIMITS = {"browserstack_tm": (300, 60.0), "testsigma_tm": (10, 1.0)}
 """Each vendor's documented limit: calls per window of seconds."""
 HISTORY_LIMIT = 25_000
-TM_STATUSES = "{passed: 1, failed: 2, blocked: 3, skipped: 4, untested: 5}"
+
+
+def _tm_statuses() -> str:
+    from testrelay_local.sandbox import DEMO_TM_STATUSES
+
+    names = {"passed": "Passed", "failed": "Failed", "blocked": "Blocked", "skipped": "Skipped", "untested": "Untested"}
+    return "{" + ", ".join(f"{status}: {DEMO_TM_STATUSES[name]}" for status, name in names.items()) + "}"
 
 
 def _routes(vendor: str, tm_batch: int) -> str:
@@ -61,7 +67,7 @@ routes:
   - name: scale
     match: {repositories: [octo-org/octo-repo], workflows: ["*"]}
     testsigma: {test_plan_id: 1}
-    polling: {first_wait_seconds: 0, max_wait_seconds: 5, deadline_seconds: 86400}
+    polling: {first_wait_seconds: 0, max_wait_seconds: 5, deadline_seconds: 9000}
     targets:
 """
     if vendor == "browserstack_tm":
@@ -83,7 +89,7 @@ routes:
         project_id: TM-1
         match_by: [id_token]
         batch_size: {tm_batch}
-        status_ids: {TM_STATUSES}
+        status_ids: {_tm_statuses()}
 """
     )
 
