@@ -14,7 +14,9 @@ def generated_seed(
     """A plan of `size` cases named `[TC-n] …` (a fifth failing, a fifth not run) and a BrowserStack
     project holding the same TC-n cases, so every result matches by id token; with `tm_project`, a
     Testsigma Test Management project of that id holding them too."""
-    tm = {"tm_projects": {tm_project: {"name": name, "cases": _tm_cases(size)}}} if tm_project else {}
+    tm = {"tm_projects": {tm_project: {"name": name, "cases": _tm_cases(size)}}, "tm_run_statuses": _tm_statuses()}
+    if not tm_project:
+        tm = {}
     return {
         **tm,
         "behaviour": behaviour or {},
@@ -40,6 +42,12 @@ def generated_seed(
             }
         },
     }
+
+
+def _tm_statuses() -> list[dict[str, str]]:
+    from testrelay_local.sandbox import DEMO_TM_STATUSES
+
+    return [{"id": status_id, "name": name} for name, status_id in DEMO_TM_STATUSES.items()]
 
 
 def _tm_cases(size: int) -> list[dict[str, Any]]:

@@ -104,6 +104,18 @@ def _sustained(per_window: list[list[int]]) -> tuple[float, int]:
     return (sum(full) / len(full) if full else float(per_window[0][1])), max(by_index.values())
 
 
+def _target_failures(runtime: Any, job_id: str) -> list[str]:
+    """Each unwritten target's error and cause, as the job's record keeps them."""
+    from testrelay.aws.ledger import Ledger
+
+    record = Ledger(runtime.outputs["LedgerTableName"]).get_job(job_id) or {}
+    return [
+        f"{t['target']}: {t.get('error')}: {str(t.get('cause'))[:300]}"
+        for t in record.get("targets", [])
+        if t.get("status") != "written"
+    ]
+
+
 def _history_events(sfn: Any, arn: str) -> int:
     events, token = 0, None
     while True:
@@ -213,6 +225,7 @@ def run(
                 time.sleep(0.5)
             wall = time.monotonic() - began
             events = _history_events(sfn, runtime.execution_arn(job_id))
+            failures = _target_failures(runtime, job_id)
         tracemalloc.stop()
         state = requests.get(f"{base_url}/_sandbox/state", timeout=120).json()
         throttle = requests.get(f"{base_url}/_sandbox/throttle", timeout=60).json()[vendor]
@@ -242,6 +255,7 @@ def run(
         "sustained": sustained,
         "peak": peak,
         "events": events,
+        "failures": failures,
         "size": size,
         "status": status,
         "written": sum(1 for count in rows if count),
@@ -276,6 +290,8 @@ def main() -> int:
                 per_minute, limit_per_minute = r["sustained"] * real / scale, r["limit"] * real / scale
                 print(f"== {r['size']:,} results -> {vendor} ({variant}), {args.in_flight} in flight: {r['status']}")
                 print(f"   written: {r['written']:,} cases, {r['duplicates']} with more than one row")
+                for failure in r["failures"]:
+                    print(f"   not written: {failure}")
                 print(f"   API calls: {r['calls']:,} made, minimum possible {r['minimum']:,}; by endpoint:")
                 print(f"     {r['by_endpoint']}")
                 print(
