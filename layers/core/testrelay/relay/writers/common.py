@@ -78,6 +78,12 @@ class Checkpoint:
 RECONCILE_ATTEMPTS = 3
 UNCONFIRMED_INVOCATIONS = 5
 
+# How far ahead of the batch going out `pending` is marked, in batches, and how often `written` is saved
+# while batches are confirmed: the checkpoint's DynamoDB writes stay a few per second however fast the
+# vendor calls go.
+PENDING_AHEAD = 32
+WRITTEN_SAVE_SECONDS = 1.0
+
 BatchHook = Callable[[str, int], None]
 batch_applied_hook: BatchHook | None = None
 """A seam for tests: called with (target, position) after the vendor confirmed a batch and before the
@@ -191,9 +197,11 @@ def write_pipelined(
     A single sender waits out every call's round trip, so the vendor's budget idles in between: with a
     few calls in flight, each taking its slot from the rate budget as it goes out, the budget is used
     at its pace, never faster. Exactly once, with calls completing in any order:
-    - before a batch goes out, `pending` covers it (marked a window ahead, one save per `in_flight`
-      batches), so whatever a dead worker left in flight is reconciled by the next invocation;
-    - `written` advances only over a run of confirmed batches from the checkpoint on: a batch
+    - before a batch goes out, `pending` covers it (marked PENDING_AHEAD batches ahead, one save per
+      so many), so whatever a dead worker left in flight is reconciled by the next invocation;
+    - `written` advances only over a run of confirmed batches from the checkpoint on (saved at most
+      every WRITTEN_SAVE_SECONDS, and when the invocation stops: confirmed batches not saved yet are
+      within `pending`, so a death costs a read-back, never a duplicate), and a batch
       confirmed after one still in flight waits for it, and one that failed leaves `written` before it
       (confirmed batches beyond it are within `pending`, found by the read-back, never sent twice);
     - on a failure no new batch goes out, those in flight settle, the checkpoint is saved, then the
@@ -210,9 +218,11 @@ def write_pipelined(
     unsettled: dict[Future[None], _Delivery] = {}
     failed: list[tuple[_Delivery, BaseException]] = []
     completed = True
+    clock = time.monotonic
+    saved_at = clock()
 
     def settle(done: set[Future[None]]) -> None:
-        nonlocal written
+        nonlocal written, saved_at
         for future in done:
             delivery = unsettled.pop(future)
             error = future.exception()
@@ -222,11 +232,11 @@ def write_pipelined(
             if batch_applied_hook is not None:
                 batch_applied_hook(target, delivery.until)
             confirmed[delivery.start] = delivery.until
-        advanced = written
         while written in confirmed:
             written = confirmed.pop(written)
-        if written > advanced:
+        if written > checkpoint.written and clock() - saved_at >= WRITTEN_SAVE_SECONDS:
             checkpoint.save(written=written, state="writing")
+            saved_at = clock()
 
     with ThreadPoolExecutor(max_workers=width, thread_name_prefix=f"write-{target}") as pool:
         for batch in batches:
@@ -240,7 +250,7 @@ def write_pipelined(
             todo = [e for e in batch if present is None or start >= reconcile_until or key(e) not in present]
             if until > marked:
                 # A window ahead: a worker that dies with these in flight leaves them reconcilable.
-                marked = until + (width - 1) * len(batch)
+                marked = until + (max(width, PENDING_AHEAD) - 1) * len(batch)
                 checkpoint.save(pending=marked)
             delivery = _Delivery(start, until, todo)
             unsettled[pool.submit(_deliver, target, delivery, send, held, key)] = delivery
@@ -253,13 +263,13 @@ def write_pipelined(
         # after a gap, unknown outcomes) and what an earlier invocation left; not a refused batch.
         doubtful = [d.until for d, error in failed if d.maybe_applied or not isinstance(error, VendorError)]
         reach = max([*confirmed.values(), *doubtful, reconcile_until], default=0)
-        checkpoint.save(pending=reach if reach > written else 0)
+        checkpoint.save(written=written, pending=reach if reach > written else 0)
         raise failed[0][1]
     # Everything sent is confirmed: only what an earlier invocation left beyond it stays to reconcile.
     if written >= reconcile_until:
-        checkpoint.save(pending=0, unconfirmed=0)
+        checkpoint.save(written=written, state="writing", pending=0, unconfirmed=0)
     else:
-        checkpoint.save(pending=reconcile_until)
+        checkpoint.save(written=written, state="writing", pending=reconcile_until)
     return completed
 
 
