@@ -12,8 +12,9 @@ status updates in batches of `--tm-batch` cases per call.
 
 The sandbox throttles by itself as the vendors document it (BrowserStack: 300 per 60 s, 429 and a
 one-window lockout; Testsigma TM: 10 per second, HTTP 500 "rate limit exceeded"). `--time-scale N`
-shrinks BrowserStack's window to 60/N s in the sandbox and in the relay's settings alike (rates are
-printed per real minute), so 100,000 one-per-call results stay within a bounded wall time.
+shrinks BrowserStack's window to 60/N s in the sandbox and in the relay's settings alike, and the
+write-back's time slice to 600/N s (rates are printed per real minute), so one-per-call results stay
+within a bounded wall time and span as many slices as at real scale.
 
 What is measured is what the vendor received: the sandbox's arrivals per clock-aligned window of the
 account, from the write-back's first call to its last (the sustained rate is the mean over the full
@@ -183,8 +184,11 @@ def run(
     window = window / scale if vendor == "browserstack_tm" else window
     settings = {"WRITE_BACK_IN_FLIGHT": str(in_flight)}
     if vendor == "browserstack_tm":
+        # The time slices scaled alike, so a write-back spans as many invocations as at real scale.
         settings.update(
-            BROWSERSTACK_TM_RATE_PERIOD_SECONDS=str(window), BROWSERSTACK_TM_THROTTLE_WAIT_SECONDS=str(window)
+            BROWSERSTACK_TM_RATE_PERIOD_SECONDS=str(window),
+            BROWSERSTACK_TM_THROTTLE_WAIT_SECONDS=str(window),
+            WRITE_BACK_SLICE_SECONDS=str(600 / scale),
         )
     saved = {name: os.environ.get(name) for name in settings}
     os.environ.update(settings)
