@@ -55,7 +55,9 @@ build: $(SAM_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/handler_latency.py
-	$(BIN)/python bench/write_back_scale.py --sizes 10000 100000
+	$(BIN)/python bench/write_back_scale.py --sizes 10000 --vendors browserstack_tm --time-scale 10
+	$(BIN)/python bench/write_back_scale.py --sizes 100000 --vendors browserstack_tm --behaviour '{"bs_bulk_results": "present"}'
+	$(BIN)/python bench/write_back_scale.py --sizes 10000 100000 --vendors testsigma_tm
 	$(BIN)/python bench/shared_budget.py --jobs 2 4 --results 100000 --window 30
 	$(BIN)/python bench/reliability.py --quick
 	$(BIN)/python bench/junit_parse.py
