@@ -10,7 +10,7 @@ SAM_STAMP := $(SAM_VENV)/.installed
 export AWS_DEFAULT_REGION ?= us-east-1
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run test lint typecheck template-lint unit integration e2e build bench clean
+.PHONY: run test lint typecheck template-lint unit integration e2e build bench bench-venv clean
 
 $(STAMP): requirements-dev.txt layers/core/requirements.txt layers/core/requirements-nodeps.txt pyproject.toml cli/pyproject.toml local/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,10 +57,20 @@ build: $(SAM_STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/handler_latency.py
-	$(BIN)/python bench/write_back_scale.py --sizes 10000 100000
+	$(BIN)/python bench/write_back_scale.py --sizes 10000 --vendors browserstack_tm --time-scale 10
+	$(BIN)/python bench/write_back_scale.py --sizes 100000 --vendors browserstack_tm --behaviour '{"bs_bulk_results": "present"}'
+	$(BIN)/python bench/write_back_scale.py --sizes 10000 100000 --vendors testsigma_tm
 	$(BIN)/python bench/shared_budget.py --jobs 2 4 --results 100000 --window 30
 	$(BIN)/python bench/reliability.py --quick
 	$(BIN)/python bench/jobs_listing.py --jobs 2000 10000
+	$(BIN)/python bench/junit_parse.py
+
+# Bench-only tools (trcli, the baseline of bench/junit_parse.py), never in the relay's venv.
+bench-venv: .venv-bench/.installed
+.venv-bench/.installed: bench/requirements.txt
+	python3 -m venv .venv-bench
+	.venv-bench/bin/pip install --quiet -r bench/requirements.txt
+	touch $@
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) .venv-bench .aws-sam .pytest_cache .mypy_cache .ruff_cache

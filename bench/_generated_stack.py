@@ -8,10 +8,17 @@ from typing import Any
 RESULTS = ("SUCCESS", "SUCCESS", "SUCCESS", "FAILURE", "NOT_EXECUTED")
 
 
-def generated_seed(size: int, name: str, behaviour: dict[str, Any] | None = None) -> dict[str, Any]:
+def generated_seed(
+    size: int, name: str, behaviour: dict[str, Any] | None = None, tm_project: str | None = None
+) -> dict[str, Any]:
     """A plan of `size` cases named `[TC-n] …` (a fifth failing, a fifth not run) and a BrowserStack
-    project holding the same TC-n cases, so every result matches by id token."""
+    project holding the same TC-n cases, so every result matches by id token; with `tm_project`, a
+    Testsigma Test Management project of that id holding them too."""
+    tm = {"tm_projects": {tm_project: {"name": name, "cases": _tm_cases(size)}}, "tm_run_statuses": _tm_statuses()}
+    if not tm_project:
+        tm = {}
     return {
+        **tm,
         "behaviour": behaviour or {},
         "test_plans": {
             "1": {
@@ -35,6 +42,16 @@ def generated_seed(size: int, name: str, behaviour: dict[str, Any] | None = None
             }
         },
     }
+
+
+def _tm_statuses() -> list[dict[str, str]]:
+    from testrelay_local.sandbox import DEMO_TM_STATUSES
+
+    return [{"id": status_id, "name": name} for name, status_id in DEMO_TM_STATUSES.items()]
+
+
+def _tm_cases(size: int) -> list[dict[str, Any]]:
+    return [{"id": f"tm-{n}", "human_id": f"TC-{n}", "title": f"generated case {n}"} for n in range(1, size + 1)]
 
 
 class RemoteSandbox:

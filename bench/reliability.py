@@ -478,10 +478,14 @@ def r3_killed_worker(bench: Bench, cases: int = 200, k: int = 3, error: str = "L
     batches = {"bs": -(-once["bs"] // 20), "tm": -(-once["tm"] // 20), "overrides": -(-once["overrides"] // 5)}
     read_backs = calls(runtime, "browserstack_tm", BS_LIST_RESULTS) + calls(runtime, "testsigma_tm", TM_LIST_CASES)
     resumed: dict[str, int | None] = {target: next(iter(after.get(target, [])), None) for target in died_at}
+    # Batches complete in any order with several in flight, and `written` is saved at most once a second:
+    # the retry resumes at or before the batch it died on and confirms that batch again (found applied:
+    # sends = batches), never past it.
+    found_again = all(died_at[t] in after.get(t, []) and (resumed[t] or 0) <= died_at[t] for t in died_at)
     ok = (
         status == "SUCCEEDED"
         and set(died_at) == {"bs", "tm", "overrides"}
-        and resumed == died_at
+        and found_again
         and sends == batches
         and errors.count(error) == 3
         and _held_ok(held, cases)
@@ -492,7 +496,8 @@ def r3_killed_worker(bench: Bench, cases: int = 200, k: int = 3, error: str = "L
             "R3",
             f"{cases} results, 3 targets; each worker killed ({error}) after the vendor applied batch {k + 1}, "
             "before its checkpoint; the state machine's Retry runs it again",
-            f"job SUCCEEDED, {error} x3 in the history, each resumed at the batch it died on (found applied), "
+            f"job SUCCEEDED, {error} x3 in the history, each resumed at or before the batch it died on and "
+            "confirmed it again (found applied), "
             f"sends = batches {batches}, 0 dup, 0 missing",
             f"job {status}, {errors.count(error)}x {error}; {died}; sends {sends}, {read_backs} read-backs; "
             f"{_held_text(held)}",

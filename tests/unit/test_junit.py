@@ -289,6 +289,19 @@ def test_a_report_that_is_not_a_junit_report_is_refused_with_the_reason(report: 
     assert message in str(refused.value)
 
 
+@pytest.mark.parametrize("name", sorted(path.name for path in (EVENTS / "junit").glob("*.xml")))
+def test_every_result_read_is_the_model_pydantic_would_validate(name: str) -> None:
+    # Given every sample report (results are made without pydantic's validation pass, for speed)
+    for reading in (None, TRCLI):
+        for result in _parse(name, reading):
+            # Then each is exactly the CaseResult validating its fields gives: equal, same fields set, hashable
+            validated = CaseResult.model_validate(result.model_dump(exclude_unset=True))
+            assert result == validated
+            assert result.model_fields_set == validated.model_fields_set
+            assert hash(result) == hash(validated)
+            assert result.model_dump_json() == validated.model_dump_json()
+
+
 class _GeneratedReport(io.RawIOBase):
     """A report of `cases` test cases, produced as it is read (never whole in memory)."""
 

@@ -52,6 +52,8 @@ class Settings(BaseModel):
     # How long a read-back (what a target holds, read after an unknown outcome) keeps retrying pages
     # that fail transiently (5xx, time-out, throttle) before the target fails; any page read resets it.
     write_back_outage_seconds: float = Field(default=900.0, gt=0)
+    # Vendor calls one write-back invocation keeps on their way at once (each paced by the rate budget).
+    write_back_in_flight: int = Field(default=4, ge=1, le=16)
     # Vendor rate limits, paced at `*_rate_pace` of the documented figure. `shared`: one budget per
     # vendor account for every concurrent execution (an item of RATE_BUDGET_TABLE, default the
     # ledger); `process`: each process paces itself (no table needed, not safe for concurrent jobs).

@@ -1,4 +1,4 @@
-"""The name and suite a JUnit test case is known by.
+"""The name and suite a JUnit test case is known by (from its attributes, and its suite's).
 
 A case without a name is still a result, often the one that matters most: Surefire 3 writes
 `<testcase name="" classname="com.acme.FooTest">` with the error when `@BeforeAll` fails, GoogleTest
@@ -14,30 +14,26 @@ mocha's top-level placeholder suite "Root Suite" is named by its `file` when it 
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 
 UNNAMED = "test case without a name"
 MOCHA_ROOT_SUITE = "Root Suite"
 
 
-def suite_name(suite: ET.Element) -> str | None:
+def suite_name(suite: Mapping[str, str]) -> str | None:
     name = (suite.get("name") or "").strip()
     if name == MOCHA_ROOT_SUITE:
         return (suite.get("file") or "").strip() or None
     return name or None
 
 
-def case_name(case: ET.Element, suite: str | None) -> str:
-    name = (case.get("name") or "").strip()
+def name_and_suite(name: str | None, classname: str | None, suite: str | None) -> tuple[str, str | None]:
+    """A case's name and suite from its `name` and `classname` attributes and its nearest named suite."""
+    name = name.strip() if name else ""
+    classname = classname.strip() if classname else ""
+    title_in_classname = not classname or name == classname or name.endswith(" " + classname)
+    case_suite = suite if title_in_classname else classname
     if name:
-        return name
-    named_after = (case.get("classname") or "").strip() or suite
-    return f"{named_after} ({UNNAMED})" if named_after else f"({UNNAMED})"
-
-
-def case_suite(case: ET.Element, suite: str | None) -> str | None:
-    classname = (case.get("classname") or "").strip()
-    name = (case.get("name") or "").strip()
-    if not classname or name == classname or name.endswith(" " + classname):
-        return suite
-    return classname
+        return name, case_suite
+    named_after = classname or suite
+    return (f"{named_after} ({UNNAMED})" if named_after else f"({UNNAMED})"), case_suite

@@ -13,7 +13,7 @@ counts as well (the worst still wins).
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
 
 # Worst first: a case with both an <error> and a <failure> (some runners write both) is an error.
 SEVERITY = ("ERROR", "FAILED", "SKIPPED", "PASSED")
@@ -37,19 +37,17 @@ _ATTRIBUTE_OUTCOMES = {
 }
 
 
-def local_name(tag: str) -> str:
-    """The tag without a namespace: a few generators put the report in one."""
-    return tag.rsplit("}", 1)[-1]
+def worst(outcomes: Sequence[str]) -> str:
+    if not outcomes:
+        return "PASSED"
+    return min(outcomes, key=SEVERITY.index)
 
 
-def worst(outcomes: list[str]) -> str:
-    return min(outcomes or ["PASSED"], key=SEVERITY.index)
-
-
-def case_outcome(case: ET.Element) -> str:
-    found = [CHILD_OUTCOMES[tag] for child in case if (tag := local_name(child.tag)) in CHILD_OUTCOMES]
+def case_outcome(attributes: Mapping[str, str], children: Sequence[str]) -> str:
+    """The case's result from its attributes and the outcomes of its children (CHILD_OUTCOMES' values)."""
+    found = children
     for attribute, outcomes in _ATTRIBUTE_OUTCOMES.items():
-        value = (case.get(attribute) or "").strip().lower()
-        if value in outcomes:
-            found.append(outcomes[value])
+        value = attributes.get(attribute)
+        if value is not None and (value := value.strip().lower()) in outcomes:
+            found = [*found, outcomes[value]]
     return worst(found)

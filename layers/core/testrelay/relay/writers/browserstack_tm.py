@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
+from itertools import islice
 from typing import Any
 
 from testrelay.errors import VendorOutcomeUnknown
@@ -40,6 +41,7 @@ from testrelay.relay.writers.common import (
     results_bucket,
     unconfirmed_outcome,
     write_batch,
+    write_pipelined,
 )
 from testrelay.sync.batching import StoredPlan, batches
 from testrelay.sync.matching import TargetCase, custom_field_values, label_names
@@ -218,44 +220,46 @@ class _Writer:
         for _ in range(written % per_case):
             next(pairs)
         listing = self._listing(run_id)
-        for batch in batches(pairs, size if self._bulk() else 1):
-            if budget.spent():
+
+        def add_results(results: list[dict[str, Any]]) -> object:
+            return self.client.add_results(project_id, run_id, results)
+
+        def add_result(results: list[dict[str, Any]]) -> object:
+            return self.client.add_result(project_id, run_id, results[0])
+
+        if self._bulk() and checkpoint.record.get("bulk") is None:
+            # The first batch probes the multi-result call, alone: how the rest goes depends on it.
+            probe = list(islice(pairs, size))
+            if probe and budget.spent():
                 return None
-            known: set[tuple[str, Any]] | None = None
-            if self._bulk():
-                before = checkpoint.pending
-                try:
+            before = checkpoint.pending
+            try:
+                if probe:
                     write_batch(
                         checkpoint,
-                        written + len(batch),
-                        batch,
-                        lambda results: self.client.add_results(project_id, run_id, results),
+                        written + len(probe),
+                        probe,
+                        add_results,
                         listing,
                         budget,
                         saved=lambda: {"bulk": True},
                     )
-                    written += len(batch)
-                    continue
-                except BulkResultsUnsupported as exc:
-                    logger.info(
-                        "multi-result call unavailable: one result per call", target=self.target.name, status=exc.status
-                    )
-                    known = self._results_present(listing, batch, written, exc.status, budget, before)
-            for index, single in enumerate(batch):
-                # The batch's first result is the unit the budget granted above; check only between results.
-                if index and budget.spent():
-                    return None
-                write_batch(
-                    checkpoint,
-                    written + 1,
-                    [single],
-                    lambda results: self.client.add_result(project_id, run_id, results[0]),
-                    listing,
-                    budget,
-                    known,
+                    written += len(probe)
+            except BulkResultsUnsupported as exc:
+                logger.info(
+                    "multi-result call unavailable: one result per call", target=self.target.name, status=exc.status
                 )
-                written += 1
-        return written
+                known = self._results_present(listing, probe, written, exc.status, budget, before)
+                for index, single in enumerate(probe):
+                    # The probe was the unit the budget granted above; check only between results.
+                    if index and budget.spent():
+                        return None
+                    write_batch(checkpoint, written + 1, [single], add_result, listing, budget, known)
+                    written += 1
+        bulk = self._bulk()
+        send = add_results if bulk else add_result
+        done = write_pipelined(checkpoint, batches(pairs, size if bulk else 1), send, listing, budget)
+        return checkpoint.written if done else None
 
     def _results_present(
         self,

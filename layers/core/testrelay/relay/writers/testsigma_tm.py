@@ -23,7 +23,7 @@ from testrelay.relay.writers.common import (
     outcome,
     results_bucket,
     unconfirmed_outcome,
-    write_batch,
+    write_pipelined,
 )
 from testrelay.sync.batching import StoredPlan, batches
 from testrelay.sync.matching import TargetCase, label_names
@@ -127,11 +127,9 @@ def write_testsigma_tm(
         logger.info("test management run created", job_id=job.id, target=target.name, tm_run_id=tm_run_id)
 
     listing = _listing(target.project_id, tm_run_id)
-    written = checkpoint.written
-    for batch in batches(plan.read_from(bucket, written), target.batch_size):
-        if budget.spent():
-            return outcome(target, plan, "in_progress", written, tm_run_id)
-        payload = [
+
+    def payload(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [
             {
                 "test_case_id": entry["case"],
                 "test_run_status_id": target.status_id(CaseStatus(entry["status"])),
@@ -140,22 +138,23 @@ def write_testsigma_tm(
             }
             for entry in batch
         ]
-        until = written + len(batch)
-        try:
-            write_batch(
-                checkpoint,
-                until,
-                payload,
-                lambda cases: tm.update_run_cases(target.project_id, tm_run_id, cases),
-                listing,
-                budget,
-            )
-        except Unconfirmed as exc:
-            return unconfirmed_outcome(target, plan, checkpoint, tm_run_id, exc)
-        except HandOver as paused:
-            logger.info("write-back handed over during a read-back", target=target.name, reason=str(paused))
-            return outcome(target, plan, "in_progress", checkpoint.written, tm_run_id)
-        written = until
+
+    try:
+        done = write_pipelined(
+            checkpoint,
+            (payload(batch) for batch in batches(plan.read_from(bucket, checkpoint.written), target.batch_size)),
+            lambda cases: tm.update_run_cases(target.project_id, tm_run_id, cases),
+            listing,
+            budget,
+        )
+    except Unconfirmed as exc:
+        return unconfirmed_outcome(target, plan, checkpoint, tm_run_id, exc)
+    except HandOver as paused:
+        logger.info("write-back handed over during a read-back", target=target.name, reason=str(paused))
+        return outcome(target, plan, "in_progress", checkpoint.written, tm_run_id)
+    written = checkpoint.written
+    if not done:
+        return outcome(target, plan, "in_progress", written, tm_run_id)
     checkpoint.save(state="written")
     logger.info("results written", job_id=job.id, target=target.name, written=written, unmatched=plan.unmatched)
     return outcome(target, plan, "written", written, tm_run_id)
