@@ -15,8 +15,9 @@ import requests
 
 from testrelay_local.functions import ROOT
 from testrelay_local.runtime import LocalRuntime, reset_process_caches
-from testrelay_local.sandbox import DEMO_TM_STATUSES, SandboxSeed
-from testrelay_local.sandbox.seed import BsCaseSeed, BsProjectSeed, PlanCaseSeed, PlanSeed, TmCaseSeed, TmProjectSeed
+from testrelay_local.samples import TM_STATUS_IDS_YAML, numbered_projects
+from testrelay_local.sandbox import SandboxSeed
+from testrelay_local.sandbox.seed import PlanCaseSeed, PlanSeed
 from testrelay_local.signing import github_headers
 
 PAYLOAD = (ROOT / "events" / "github" / "workflow_run.completed.payload.json").read_bytes()
@@ -24,16 +25,6 @@ PLAN_ID, TM_PROJECT, BS_PROJECT = 1, "tm-reconcile", "PR-9"
 RESULTS = ("SUCCESS", "FAILURE", "NOT_EXECUTED")
 BS_STATUS = {"SUCCESS": "passed", "FAILURE": "failed", "NOT_EXECUTED": "skipped"}
 TM_STATUS = {"SUCCESS": "Passed", "FAILURE": "Failed", "NOT_EXECUTED": "Untested"}
-_TM_STATUS_IDS = "\n".join(
-    f"          {status}: {DEMO_TM_STATUSES[name]}"
-    for status, name in (
-        ("passed", "Passed"),
-        ("failed", "Failed"),
-        ("blocked", "Blocked"),
-        ("skipped", "Skipped"),
-        ("untested", "Untested"),
-    )
-)
 ROUTES = f"""
 version: 1
 routes:
@@ -48,7 +39,7 @@ routes:
         match_by: [id_token]
         batch_size: 20
         status_ids:
-{_TM_STATUS_IDS}
+{TM_STATUS_IDS_YAML}
       - kind: browserstack_tm
         name: bs
         project_id: {BS_PROJECT}
@@ -93,20 +84,7 @@ def seed(cases: int) -> SandboxSeed:
                     ],
                 )
             },
-            "tm_projects": {
-                TM_PROJECT: TmProjectSeed(
-                    name="Reconcile",
-                    cases=[
-                        TmCaseSeed(id=f"tm-{n}", human_id=f"TC-{n}", title=f"case {n}") for n in range(1, cases + 1)
-                    ],
-                )
-            },
-            "bs_projects": {
-                BS_PROJECT: BsProjectSeed(
-                    name="Reconcile",
-                    cases=[BsCaseSeed(identifier=f"TC-{n}", title=f"case {n}") for n in range(1, cases + 1)],
-                )
-            },
+            **numbered_projects(TM_PROJECT, BS_PROJECT, "Reconcile", cases),
             "bs_async_delay_s": 0.0,
         }
     )

@@ -15,8 +15,41 @@ from testrelay.models.job import Job
 from testrelay.models.routes import RouteAction
 from testrelay.routing import load_routes
 from testrelay_local.functions import ROOT
+from testrelay_local.sandbox import DEMO_TM_STATUSES
+from testrelay_local.sandbox.seed import BsCaseSeed, BsProjectSeed, TmCaseSeed, TmProjectSeed
 
 EVENTS = ROOT / "events"
+
+# A testsigma_tm target's `status_ids` for the sandbox's demo Test Management statuses, as lines of a
+# routes file (inside `status_ids:` of a target).
+TM_STATUS_IDS_YAML = "\n".join(
+    f"          {status}: {DEMO_TM_STATUSES[name]}"
+    for status, name in (
+        ("passed", "Passed"),
+        ("failed", "Failed"),
+        ("blocked", "Blocked"),
+        ("skipped", "Skipped"),
+        ("untested", "Untested"),
+    )
+)
+
+
+def numbered_projects(tm_project: str, bs_project: str, name: str, cases: int) -> dict[str, Any]:
+    """Seed fields for a Test Management and a BrowserStack project that both hold cases TC-1..TC-<cases>."""
+    return {
+        "tm_projects": {
+            tm_project: TmProjectSeed(
+                name=name,
+                cases=[TmCaseSeed(id=f"tm-{n}", human_id=f"TC-{n}", title=f"case {n}") for n in range(1, cases + 1)],
+            )
+        },
+        "bs_projects": {
+            bs_project: BsProjectSeed(
+                name=name,
+                cases=[BsCaseSeed(identifier=f"TC-{n}", title=f"case {n}") for n in range(1, cases + 1)],
+            )
+        },
+    }
 
 
 def github_fixture(name: str) -> bytes:

@@ -15,8 +15,8 @@ import pytest
 from testrelay_cli.cli import main
 from testrelay_cli.junit_push import PushFailed, push_done, push_junit
 from testrelay_local.runtime import LocalRuntime
+from testrelay_local.samples import numbered_projects
 from testrelay_local.sandbox import DEMO_TM_STATUSES, SandboxSeed
-from testrelay_local.sandbox.seed import BsCaseSeed, BsProjectSeed, TmCaseSeed, TmProjectSeed
 from tests.support import ledger, tm_run_cases, wait_for_execution
 
 CASES = 40
@@ -67,20 +67,7 @@ routes:
 def _seed() -> SandboxSeed:
     return SandboxSeed.demo().model_copy(
         update={
-            "tm_projects": {
-                TM_PROJECT: TmProjectSeed(
-                    name="Shards",
-                    cases=[
-                        TmCaseSeed(id=f"tm-{n}", human_id=f"TC-{n}", title=f"case {n}") for n in range(1, CASES + 1)
-                    ],
-                )
-            },
-            "bs_projects": {
-                BS_PROJECT: BsProjectSeed(
-                    name="Shards",
-                    cases=[BsCaseSeed(identifier=f"TC-{n}", title=f"case {n}") for n in range(1, CASES + 1)],
-                )
-            },
+            **numbered_projects(TM_PROJECT, BS_PROJECT, "Shards", CASES),
             "bs_async_delay_s": 0.0,
         }
     )

@@ -18,7 +18,8 @@ import pytest
 import requests
 
 from testrelay_local.runtime import LocalRuntime, reset_process_caches
-from testrelay_local.sandbox import DEMO_TM_STATUSES, SandboxSeed
+from testrelay_local.samples import TM_STATUS_IDS_YAML
+from testrelay_local.sandbox import SandboxSeed
 from testrelay_local.sandbox.seed import BsCaseSeed, BsProjectSeed, PlanCaseSeed, PlanSeed, TmCaseSeed, TmProjectSeed
 from testrelay_local.signing import github_headers
 from tests.support import ROOT, history, tm_run_cases, wait_for_execution
@@ -28,16 +29,6 @@ PLAN_ID, TM_PROJECT, BS_PROJECT = 1, "tm-pacing", "PR-7"
 CASES = 90
 BS_WINDOW, TM_WINDOW = 3.0, 1.0
 BS_LIMIT, TM_LIMIT = 60, 10
-TM_STATUS_IDS = "\n".join(
-    f"          {status}: {DEMO_TM_STATUSES[name]}"
-    for status, name in (
-        ("passed", "Passed"),
-        ("failed", "Failed"),
-        ("blocked", "Blocked"),
-        ("skipped", "Skipped"),
-        ("untested", "Untested"),
-    )
-)
 ROUTES = f"""
 version: 1
 routes:
@@ -57,7 +48,7 @@ routes:
         match_by: [id_token]
         batch_size: 1
         status_ids:
-{TM_STATUS_IDS}
+{TM_STATUS_IDS_YAML}
 """
 
 

@@ -14,21 +14,12 @@ import requests
 
 from testrelay.settings import get_settings
 from testrelay_local.runtime import LocalRuntime
-from testrelay_local.sandbox import DEMO_BS_PROJECT_ID, DEMO_TM_CASES, DEMO_TM_STATUSES
+from testrelay_local.samples import TM_STATUS_IDS_YAML
+from testrelay_local.sandbox import DEMO_BS_PROJECT_ID, DEMO_TM_CASES
 from testrelay_local.signing import github_headers
 from tests.support import commit_statuses, github_fixture, ledger, tm_run_cases, wait_for_execution
 
 PAYLOAD = github_fixture("workflow_run.completed.payload.json")
-TM_STATUS_IDS = "\n".join(
-    f"          {status}: {DEMO_TM_STATUSES[name]}"
-    for status, name in (
-        ("passed", "Passed"),
-        ("failed", "Failed"),
-        ("blocked", "Blocked"),
-        ("skipped", "Skipped"),
-        ("untested", "Untested"),
-    )
-)
 # TC-106 (Testsigma case 9106) is left out of the Test Management map on purpose: it must show as unmatched.
 TM_CASE_MAP = "\n".join(f"          {9100 + n}: {DEMO_TM_CASES[f'TC-10{n}']}" for n in range(1, 6))
 ROUTES = f"""
@@ -47,7 +38,7 @@ routes:
         match_by: [case_map]
         batch_size: 2
         status_ids:
-{TM_STATUS_IDS}
+{TM_STATUS_IDS_YAML}
         case_map:
 {TM_CASE_MAP}
       - kind: browserstack_tm
