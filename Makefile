@@ -50,7 +50,8 @@ integration: $(STAMP)
 e2e: $(STAMP)
 	$(BIN)/pytest tests/e2e
 
-build: $(SAM_STAMP)
+build: $(STAMP) $(SAM_STAMP)
+	$(BIN)/testrelay routes index config/routes.yaml
 	PATH="$(dir $(SAM_PYTHON)):$$PATH" $(SAM_VENV)/bin/sam build --template template.yaml
 	@echo "CoreLayer: $$(du -sh .aws-sam/build/CoreLayer | cut -f1) unzipped (Lambda allows 250 MB for function + layers); largest:"
 	@du -s .aws-sam/build/CoreLayer/python/* | sort -rn | head -5 | awk '{printf "  %6.1f MB  %s\n", $$1 / 1024, $$2}'

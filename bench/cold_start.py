@@ -5,12 +5,18 @@ alike), each measured from spawn to exit in CPU time (user + system of the child
 little disturbed by other work on a shared machine; moto's side is in this process, not counted) and
 in wall time:
 
-- floor: imports boto3 and makes an SQS client (the least a function that enqueues can do);
+- floor: imports boto3 and makes an SQS client (the least a function that enqueues can do, written
+  the usual way; the issue's baseline);
+- botocore floor: makes an SQS client from a botocore session, without boto3 (what the relay's
+  clients do: the least a function that enqueues can do at all);
 - powertools: a typical Powertools handler (Logger + Tracer + Metrics decorators), imported and invoked once;
 - webhook: functions/webhook/app.py imported with the template's environment and invoked once with
   GitHub's real workflow_run payload, signed, against moto (Secrets Manager, SQS) on loopback.
 
-Prints each kind's medians and the ratios to the floor; the goal is webhook <= 1.25 x floor (CPU).
+Every process runs with `python -S` and the virtualenv's site-packages on PYTHONPATH: as on Lambda, no
+site hooks run (the editable installs' import finders of this checkout would add a constant to each).
+
+Prints each kind's medians and the ratios to both floors; the goal is webhook <= 1.25 x floor (CPU).
 With --profile, also the webhook's largest import self-times (python -X importtime).
 
 Run: .venv/bin/python bench/cold_start.py [--rounds 9] [--profile]
@@ -23,6 +29,7 @@ import json
 import logging
 import os
 import resource
+import site
 import statistics
 import subprocess
 import sys
@@ -43,6 +50,7 @@ SECRET = "bench-secret"
 GOAL = 1.25
 
 FLOOR = "import boto3\nboto3.client('sqs')\n"
+BOTOCORE_FLOOR = "import botocore.session\nbotocore.session.get_session().create_client('sqs')\n"
 
 POWERTOOLS = """
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -80,6 +88,7 @@ assert answer["statusCode"] == 202, answer
 def _lambda_env(endpoint: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("POWERTOOLS_", "AWS_"))}
     env.update(
+        PYTHONPATH=os.pathsep.join(site.getsitepackages()),
         AWS_ACCESS_KEY_ID="bench",
         AWS_SECRET_ACCESS_KEY="bench",
         AWS_DEFAULT_REGION="us-east-1",
@@ -120,7 +129,7 @@ def _run(code: str, env: dict[str, str], extra: tuple[str, ...] = ()) -> tuple[f
     """(CPU seconds, wall seconds, stderr) of one fresh process."""
     cpu, started = _cpu(), time.perf_counter()
     done = subprocess.run(  # noqa: S603 - our own interpreter and code
-        [sys.executable, *extra, "-c", code], env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-S", *extra, "-c", code], env=env, capture_output=True, text=True, check=False
     )
     elapsed, used = time.perf_counter() - started, _cpu() - cpu
     if done.returncode != 0:
@@ -167,6 +176,7 @@ def main() -> None:
         )
         kinds = {
             "floor (boto3 + SQS client)": (FLOOR, base),
+            "botocore floor (SQS client, no boto3)": (BOTOCORE_FLOOR, base),
             "powertools (Logger+Tracer+Metrics handler)": (POWERTOOLS, base),
             "webhook (import + first request)": (webhook_code, webhook_env),
         }
@@ -204,11 +214,16 @@ def main() -> None:
             spread = f"{min(samples[name]) * 1000:.0f}-{max(samples[name]) * 1000:.0f}"
             print(f"  {name:45s} {median * 1000:7.0f} ms  (range {spread} ms)  {median / floor:5.2f}x floor")
         webhook = medians["webhook (import + first request)"]
-        ratios[label] = (webhook / floor, webhook / medians["powertools (Logger+Tracer+Metrics handler)"])
-    for label, (to_floor, to_powertools) in ratios.items():
+        ratios[label] = (
+            webhook / floor,
+            webhook / medians["botocore floor (SQS client, no boto3)"],
+            webhook / medians["powertools (Logger+Tracer+Metrics handler)"],
+        )
+    for label, (to_floor, to_botocore, to_powertools) in ratios.items():
         verdict = f" (goal <= {GOAL}x: {'met' if to_floor <= GOAL else 'not met'})" if label == "CPU" else ""
         print(
-            f"{label}: webhook / floor = {to_floor:.2f}x{verdict}; webhook / powertools handler = {to_powertools:.2f}x"
+            f"{label}: webhook / floor = {to_floor:.2f}x{verdict}; webhook / botocore floor = {to_botocore:.2f}x; "
+            f"webhook / powertools handler = {to_powertools:.2f}x"
         )
 
 

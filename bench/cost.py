@@ -54,7 +54,6 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-import boto3
 import requests
 import yaml
 
@@ -62,6 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _simulated_runs import ROOT, TERMINAL, history, mean, transitions
 
+from testrelay.aws import clients
 from testrelay_local import runtime as runtime_module
 from testrelay_local.cfn_template import load_template
 from testrelay_local.runtime import TEMPLATE, LocalRuntime, reset_process_caches
@@ -72,7 +72,7 @@ REGION = "us-east-1"
 PRICES_AS_OF = "2026-12-01"
 STEP_FUNCTIONS_TRANSITION = 0.025 / 1000  # Standard workflows, per state transition
 LAMBDA_REQUEST = 0.20 / 1_000_000
-LAMBDA_GB_SECOND = 0.0000166667  # x86_64 (template.yaml: Architectures [x86_64]), first 6 billion GB-s
+LAMBDA_GB_SECOND = 0.0000133334  # arm64 (template.yaml: Architectures [arm64]), first 7.5 billion GB-s
 SQS_REQUEST = 0.40 / 1_000_000  # standard queue, per 64 KB request
 DYNAMODB_WRITE_UNIT = 0.625 / 1_000_000  # on-demand, per write request unit (1 KB)
 DYNAMODB_READ_UNIT = 0.125 / 1_000_000  # on-demand, per read request unit (4 KB strongly consistent)
@@ -284,12 +284,10 @@ def run_phase(mode: str, args: argparse.Namespace, directory: Path) -> Phase:
         assert runtime.sandbox is not None
         runtime.sandbox.set_run_durations({DEMO_PLAN_ID: distribution})
         runtime.sandbox.set_faults(latency_ms=args.vendor_latency_ms)
-        boto3.setup_default_session(region_name=REGION)
-        session = boto3.DEFAULT_SESSION
-        assert session is not None
-        session.events.register("before-call", meters.on_call)
-        session.events.register("before-parameter-build.dynamodb", meters.on_dynamodb_params)
-        reset_process_caches()  # the relay's clients are made again, from the session that counts
+        reset_process_caches()  # the relay's clients are made again, from a session that counts
+        events = clients.session().events
+        events.register("before-call", meters.on_call)
+        events.register("before-parameter-build.dynamodb", meters.on_dynamodb_params)
         _post_webhooks(runtime, args.warmup, spread_seconds=3600)
         _wait_for_executions(runtime, args.warmup)
         seen = set(_wait_for_executions(runtime, args.warmup))

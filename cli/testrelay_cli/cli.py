@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from testrelay.models.routes import Target, TestsigmaOverrideTarget
-from testrelay.routing import load_routes
+from testrelay.routing import load_routes, write_index
 from testrelay_cli.cli_errors import CANNOT, INTERNAL, INTERRUPTED, OK, CliError, explain
 from testrelay_cli.cli_output import emit
 from testrelay_cli.doctor import add_doctor_command
@@ -40,6 +40,12 @@ def cmd_routes_check(args: argparse.Namespace) -> int:
     lines.append(f"{args.file}: {len(config.routes)} route(s), valid")
     routes = [{"name": r.name, "targets": [_describe(t) for t in r.targets]} for r in config.routes]
     emit(args, {"file": str(args.file), "valid": True, "routes": routes}, "\n".join(lines))
+    return OK
+
+
+def cmd_routes_index(args: argparse.Namespace) -> int:
+    target = write_index(args.file)
+    emit(args, {"file": str(args.file), "index": str(target)}, f"{args.file}: valid; index written to {target}")
     return OK
 
 
@@ -82,6 +88,11 @@ def parser() -> argparse.ArgumentParser:
     check = routes_commands.add_parser("check", help="validate a routes file")
     check.add_argument("file", type=Path, nargs="?", default=DEFAULT_ROUTES)
     check.set_defaults(run=cmd_routes_check)
+    index = routes_commands.add_parser(
+        "index", help="validate a routes file and write the index the webhook reads beside it (make build runs it)"
+    )
+    index.add_argument("file", type=Path, nargs="?", default=DEFAULT_ROUTES)
+    index.set_defaults(run=cmd_routes_index)
     _common_options(top)
     return top
 

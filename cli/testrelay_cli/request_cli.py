@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from testrelay.models.bus_events import REQUEST_DETAIL_TYPE, REQUEST_PROVIDER, TestRunRequest
-from testrelay.models.job import job_id_for
+from testrelay.models.job_message import job_id_for
 from testrelay_cli.cli_errors import OK, CliError
 from testrelay_cli.cli_output import emit
 from testrelay_cli.stack_target import connect

@@ -15,7 +15,7 @@ from testrelay.aws.secrets import forget_cached_secrets
 from testrelay.ci.registry import PROVIDERS
 from testrelay.observability import logger
 from testrelay.relay import services
-from testrelay.routing import load_routes
+from testrelay.routing import write_index
 from testrelay.settings import get_settings
 from testrelay_cli.stack_target import LOCAL_WEBHOOK_SECRET
 from testrelay_cli.vendor_endpoints import VENDOR_KEYS
@@ -68,8 +68,7 @@ def template_handlers(template_path: Path = TEMPLATE) -> dict[str, Any]:
 def reset_process_caches() -> None:
     """The core caches clients, settings and secrets per process, as Lambda does; a new stack needs new ones."""
     get_settings.cache_clear()
-    clients.client.cache_clear()
-    clients.resource.cache_clear()
+    clients.forget_clients()
     rate_budget.dynamodb_client.cache_clear()
     forget_cached_secrets()
     for name in dir(services):
@@ -100,7 +99,7 @@ class LocalRuntime:
         `simulated_time` (with a `time_scale` > 0): the relay's clock, the sandbox's runs (their
         `sandbox_run_duration` and distributions are then simulated seconds) and the Wait states all
         run on one clock `1 / time_scale` times faster than the wall clock (see sim_clock)."""
-        load_routes(routes_file)  # fail before anything starts
+        write_index(routes_file)  # fail before anything starts; the webhook reads the index (routes_index)
         self.routes_file = Path(routes_file).resolve()
         self._port = port
         self._given_vendors = vendors

@@ -4,6 +4,7 @@ pull-request comment or merge-request note edited in place, and a Bitbucket Code
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from pathlib import Path
@@ -47,7 +48,7 @@ def _with_many_failures(runtime: LocalRuntime) -> None:
 
 
 def _job(route: str, event: CiEvent, **changes: Any) -> Job:
-    return Job.for_event(event.model_copy(update=changes), ROUTES.route(route).action())
+    return Job.for_event(dataclasses.replace(event, **changes), ROUTES.route(route).action())
 
 
 def _provider_event(provider: str, name: str) -> CiEvent:
@@ -55,7 +56,7 @@ def _provider_event(provider: str, name: str) -> CiEvent:
     fixture = delivery(provider, name)
     event = PROVIDERS[provider].parse(fixture.headers, fixture.body)
     assert isinstance(event, CiEvent)
-    return event.model_copy(update={"delivery_key": f"{event.delivery_key}-{uuid.uuid4()}"})
+    return dataclasses.replace(event, delivery_key=f"{event.delivery_key}-{uuid.uuid4()}")
 
 
 def _github(runtime: LocalRuntime) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from testrelay.models.job import job_id_for
+from testrelay.models.job_message import job_id_for
 from testrelay_cli.cli import main
 from testrelay_cli.stack_target import write_local_state
 from testrelay_local.runtime import LocalRuntime

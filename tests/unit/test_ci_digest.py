@@ -3,6 +3,8 @@ and a repeat of the same job compares with what that job compared with before, n
 
 from __future__ import annotations
 
+import dataclasses
+
 from testrelay.models.execution import CaseResult, CaseStatus, RunCounts
 from testrelay.relay.ci_digest import compare, digest, history_scope
 from tests.support import demo_job
@@ -36,6 +38,6 @@ def test_the_slowest_cases_come_first_and_cases_without_a_duration_are_left_out(
 
 def test_history_is_per_route_repository_and_pull_request_or_branch() -> None:
     job = demo_job()
-    on_pr = job.model_copy(update={"event": job.event.model_copy(update={"pull_request": "3"})})
+    on_pr = job.model_copy(update={"event": dataclasses.replace(job.event, pull_request="3")})
     assert history_scope(job) != history_scope(on_pr)
     assert history_scope(job) == history_scope(demo_job())

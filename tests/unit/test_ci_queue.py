@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 
 from testrelay.aws import queue
 from testrelay.aws.queue import SQS_BATCH_BYTES, EnqueueFailed, send_jobs
-from testrelay.models.job import Job
+from testrelay.models.job_message import JobMessage
 from tests.support import demo_job
 
 
@@ -27,11 +27,12 @@ class _RecordingSqs:
         return {"Failed": self.failed}
 
 
-def _big_job(index: int, name_size: int) -> Job:
-    """A job of about `name_size` bytes. model_copy skips validation: only the size matters here (a
-    route copy with a large case map makes real jobs this big)."""
+def _big_job(index: int, size: int) -> JobMessage:
+    """A queued job of about `size` bytes (a route copy with a large case map makes real jobs this big)."""
     job = demo_job(f"delivery-{index}")
-    return job.model_copy(update={"event": job.event.model_copy(update={"pipeline_name": "n" * name_size})})
+    body = json.loads(job.message_body())
+    body["route"]["padding"] = "n" * size
+    return JobMessage(id=job.id, kind=job.kind, body=json.dumps(body))
 
 
 @pytest.fixture

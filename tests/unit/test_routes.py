@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 
 import pytest
@@ -10,7 +11,8 @@ from testrelay.errors import ConfigurationError
 from testrelay.models.ci_event import CiEvent
 from testrelay.models.execution import CaseStatus
 from testrelay.models.routes import Polling
-from testrelay.routing import match_routes, parse_routes
+from testrelay.route_matching import match_routes
+from testrelay.routing import parse_routes
 
 VALID = textwrap.dedent(
     """
@@ -47,7 +49,7 @@ def _event(**changes: object) -> CiEvent:
         pipeline_name="",
         outcome="success",
     )
-    return base.model_copy(update=changes)
+    return dataclasses.replace(base, **changes)
 
 
 def test_a_valid_file_loads_with_defaults_filled() -> None:
@@ -108,7 +110,7 @@ def test_route_names_must_be_unique() -> None:
     ],
 )
 def test_routes_match_on_every_field_with_globs(event: CiEvent, reason: str | None) -> None:
-    matched, reasons = match_routes(parse_routes(VALID), event)
+    matched, reasons = match_routes(parse_routes(VALID).routes, event)
     if reason is None:
         assert [r.name for r in matched] == ["checkout"]
     else:
@@ -118,7 +120,7 @@ def test_routes_match_on_every_field_with_globs(event: CiEvent, reason: str | No
 
 def test_an_empty_workflow_name_matches_a_star_pattern() -> None:
     text = VALID.replace("outcomes: [success, failure]", "outcomes: [success]\n      workflows: ['*']")
-    matched, _ = match_routes(parse_routes(text), _event(pipeline_name=""))
+    matched, _ = match_routes(parse_routes(text).routes, _event(pipeline_name=""))
     assert len(matched) == 1
 
 

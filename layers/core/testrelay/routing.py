@@ -1,9 +1,9 @@
-"""Loading the routes file and matching CI events against it."""
+"""Loading and validating the routes file, and writing the index the webhook reads (routes_index)."""
 
 from __future__ import annotations
 
+import json
 import os
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +11,8 @@ import yaml
 from pydantic import ValidationError
 
 from testrelay.errors import ConfigurationError
-from testrelay.models.ci_event import CiEvent
-from testrelay.models.routes import Route, RoutesConfig
+from testrelay.models.routes import RoutesConfig
+from testrelay.routes_index import INDEX_FORMAT, digest, index_path
 
 _cache: dict[Path, tuple[float, RoutesConfig]] = {}
 
@@ -67,42 +67,33 @@ def _describe(exc: ValidationError, raw: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _matches_any(patterns: list[str], value: str | None) -> bool:
-    if not patterns:
-        return True
-    candidate = value or ""
-    return any(fnmatchcase(candidate, pattern) for pattern in patterns)
+def index_document(config: RoutesConfig, source_digest: str) -> dict[str, Any]:
+    """What the webhook needs of a validated routes file (see testrelay.routes_index)."""
+    routes = [
+        {
+            "name": route.name,
+            "match": route.match.model_dump(mode="json"),
+            "action": route.action().model_dump(mode="json"),
+        }
+        for route in config.routes
+    ]
+    return {"format": INDEX_FORMAT, "source_sha256": source_digest, "routes": routes}
 
 
-def mismatch(route: Route, event: CiEvent) -> str | None:
-    """Why `route` does not want `event`, or None when it does."""
-    if event.fork and not route.match.forks:
-        return f"code from fork {event.head_repository or '(unnamed)'!r} (set match.forks: true to run for forks)"
-    if event.child_pipeline and not route.match.child_pipelines:
-        return "child pipeline of a pipeline for the same commit (set match.child_pipelines: true to run for it)"
-    checks = (
-        ("provider", route.match.providers, event.provider),
-        ("event", route.match.events, event.event),
-        ("repository", route.match.repositories, event.repository),
-        ("branch", route.match.branches, event.branch),
-        ("tag", route.match.tags, event.tag),
-        ("workflow", route.match.workflows, event.pipeline_name),
-        ("outcome", route.match.outcomes, event.outcome),
-    )
-    for label, patterns, value in checks:
-        if not _matches_any(patterns, value):
-            return f"{label} {value!r} not in {patterns}"
-    return None
-
-
-def match_routes(config: RoutesConfig, event: CiEvent) -> tuple[list[Route], list[str]]:
-    """The routes that want the event, and for the others the reason they do not."""
-    matched: list[Route] = []
-    reasons: list[str] = []
-    for route in config.routes:
-        reason = mismatch(route, event)
-        if reason is None:
-            matched.append(route)
-        else:
-            reasons.append(f"route {route.name!r}: {reason}")
-    return matched, reasons
+def write_index(routes_file: str | os.PathLike[str]) -> Path:
+    """Validate the routes file and write its index beside it (atomically); the index's path."""
+    file = Path(routes_file)
+    try:
+        source = file.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(f"routes file {file} cannot be read: {exc.strerror}") from exc
+    config = parse_routes(source.decode("utf-8", "replace"), source=str(file))
+    target = index_path(file)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        partial.write_text(json.dumps(index_document(config, digest(source)), indent=1) + "\n", encoding="utf-8")
+        partial.replace(target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise ConfigurationError(f"routes index {target} cannot be written: {exc.strerror}") from exc
+    return target

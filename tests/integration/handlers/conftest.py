@@ -67,8 +67,7 @@ def stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Stack]:
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    clients.client.cache_clear()
-    clients.resource.cache_clear()
+    clients.forget_clients()
     forget_cached_secrets()
     with mock_aws():
         sqs = boto3.client("sqs")
@@ -108,6 +107,5 @@ def stack(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Stack]:
         }.items():
             monkeypatch.setenv(name, value)
         yield Stack(queue_url=queue_url, dlq_url=dlq_url, state_machine_arn=machine, table="ledger")
-    clients.client.cache_clear()
-    clients.resource.cache_clear()
+    clients.forget_clients()
     forget_cached_secrets()

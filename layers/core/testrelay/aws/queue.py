@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from testrelay.aws.clients import client
 from testrelay.errors import RelayError
-from testrelay.models.job import Job
 
 SQS_BATCH_LIMIT = 10
 # SQS refuses a batch whose messages (bodies and attributes) add up to more than 256 KiB.
@@ -20,12 +19,22 @@ REASON_ATTRIBUTE = "failure_reason"
 _MAX_ATTRIBUTES = 10
 
 
+class Queueable(Protocol):
+    """A job (the pydantic model, or the webhook's JobMessage built without it)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    def message_body(self) -> str: ...
+
+
 class EnqueueFailed(RelayError):
     """SQS refused some of the jobs; the webhook answers 5xx so the CI (or its operator) redelivers.
     Job ids are deterministic, so jobs of a batch that did go through are not started twice."""
 
 
-def send_jobs(queue_url: str, jobs: Sequence[Job]) -> None:
+def send_jobs(queue_url: str, jobs: Sequence[Queueable]) -> None:
     for chunk in _batches([_entry(job) for job in jobs]):
         try:
             answer = client("sqs").send_message_batch(QueueUrl=queue_url, Entries=chunk)
@@ -39,9 +48,9 @@ def send_jobs(queue_url: str, jobs: Sequence[Job]) -> None:
             raise EnqueueFailed(f"queue refused {len(failed)} job(s): {reasons}")
 
 
-def _entry(job: Job) -> tuple[dict[str, Any], int]:
+def _entry(job: Queueable) -> tuple[dict[str, Any], int]:
     """The batch entry of a job (without its Id) and the bytes SQS counts for it."""
-    body = job.model_dump_json()
+    body = job.message_body()
     size = len(body.encode()) + len(job.id) + len(job.kind) + len("job_idkindStringString")
     if size > SQS_BATCH_BYTES:
         raise EnqueueFailed(f"job {job.id} is {size} bytes; an SQS message holds at most {SQS_BATCH_BYTES}")

@@ -51,10 +51,10 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from testrelay.aws.clients import session
 from testrelay.errors import ConfigurationError
 from testrelay.observability import logger
 from testrelay.sync.rate_limit import Announced, RateLimited, RateLimiter, RateSpec
@@ -85,7 +85,7 @@ def dynamodb_client() -> Any:
     """The DynamoDB client of the budgets (cached per process; the local runtime clears it with its stack)."""
     # Few, quick retries: a budget call is on the path of every vendor call, and the fallback is cheap.
     config = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=2, read_timeout=2)
-    return boto3.client("dynamodb", config=config)
+    return session().create_client("dynamodb", config=config)
 
 
 def _n(value: float) -> dict[str, str]:

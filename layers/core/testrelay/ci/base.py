@@ -10,9 +10,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-from pydantic import BaseModel, ConfigDict, model_validator
+from typing import Any, Literal, Protocol, overload
 
 from testrelay.errors import AuthenticationFailed, ConfigurationError, InvalidPayload
 from testrelay.models.ci_event import CiEvent
@@ -26,25 +24,30 @@ class Ignored:
     event: str
 
 
-class WebhookCredential(BaseModel):
+@dataclass(frozen=True)
+class WebhookCredential:
     """A provider's entry in the WebhookSecrets secret: a string (`secret`: HMAC key or shared token),
     or an object with `username` and `password` for CIs that can only send HTTP Basic auth."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     secret: str | None = None
     username: str | None = None
     password: str | None = None
 
-    @model_validator(mode="after")
-    def _something_to_check(self) -> WebhookCredential:
+    def __post_init__(self) -> None:
+        for name in ("secret", "username", "password"):
+            if not isinstance(getattr(self, name), str | None):
+                raise ValueError(f"{name} must be a string")
         if not self.secret and not (self.username and self.password):
             raise ValueError("needs a secret, or a username and a password")
-        return self
 
     @classmethod
     def of(cls, value: Any) -> WebhookCredential:
-        return cls(secret=value) if isinstance(value, str) else cls.model_validate(value)
+        """ValueError when `value` is neither a string nor an object of those keys (and no others)."""
+        if isinstance(value, str):
+            return cls(secret=value)
+        if not isinstance(value, Mapping) or not set(value) <= {"secret", "username", "password"}:
+            raise ValueError("must be a string or an object with username and password")
+        return cls(**value)
 
     def require_secret(self, provider: str) -> str:
         if not self.secret:
@@ -88,6 +91,10 @@ def load_json_object(body: bytes) -> dict[str, Any]:
     return data
 
 
+@overload
+def string(data: Any, path: str, *, required: Literal[True]) -> str: ...
+@overload
+def string(data: Any, path: str, *, required: bool = False) -> str | None: ...
 def string(data: Any, path: str, *, required: bool = False) -> str | None:
     """A field the provider documents as a string: missing or null is None (or InvalidPayload when
     required); any other JSON type is InvalidPayload naming the field, never a guess."""

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pydantic import ValidationError
-
 from testrelay.ci.base import CiProvider, Ignored
 from testrelay.errors import InvalidPayload
-from testrelay.models.ci_event import CiEvent
+from testrelay.models.ci_event import CiEvent, InvalidEvent
 
 # API Gateway and Lambda refuse larger requests before testrelay sees them (6 MB invoke payload,
 # base64 included); the limit also holds for the local runtime. README "Webhook limits".
@@ -27,8 +25,9 @@ def parse_delivery(provider: CiProvider, headers: Mapping[str, str], body: bytes
         raise InvalidPayload(f"body is {len(body)} bytes; at most {MAX_BODY_BYTES} are accepted")
     try:
         parsed = provider.parse(headers, body)
-    except ValidationError as exc:
-        raise InvalidPayload(_describe(exc)) from exc
+    except InvalidEvent as exc:
+        # Field names and the rule broken only: the offending value is never echoed back.
+        raise InvalidPayload(f"body does not give a usable event: {exc}") from exc
     except RecursionError as exc:
         raise InvalidPayload("body is not accepted: JSON nested too deeply") from exc
     if isinstance(parsed, Ignored):
@@ -40,9 +39,3 @@ def printable(value: str) -> str:
     """`value` clipped to MAX_REASON characters, lone surrogates escaped, safe to log and answer."""
     clipped = value if len(value) <= MAX_REASON else value[: MAX_REASON - 1] + "…"
     return clipped.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def _describe(exc: ValidationError) -> str:
-    # Field names and pydantic's wording only: the offending value is never echoed back.
-    problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}" for e in exc.errors())
-    return f"body does not give a usable event: {problems}"

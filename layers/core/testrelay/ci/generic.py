@@ -13,43 +13,12 @@ started itself) the job syncs that run's results instead of triggering the route
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from testrelay.ci.base import Ignored, WebhookCredential, body_digest, load_json_object, verify_hmac_sha256
 from testrelay.errors import InvalidPayload
 from testrelay.models.ci_event import CiEvent
 
 SIGNATURE_HEADER = "x-testrelay-signature"
-Outcome = Literal[
-    "success",
-    "failure",
-    "unstable",
-    "cancelled",
-    "skipped",
-    "timed_out",
-    "error",
-    "neutral",
-    "action_required",
-    "stale",
-]
-
-
-class GenericHookBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    repository: str = Field(min_length=1, max_length=300)
-    outcome: Outcome
-    event: str = Field(default="pipeline", min_length=1, max_length=100)
-    branch: str | None = Field(default=None, max_length=300)
-    commit_sha: str | None = Field(default=None, max_length=100)
-    pipeline_id: str | None = Field(default=None, max_length=200)
-    pipeline_name: str = Field(default="", max_length=300)
-    run_number: int | None = Field(default=None, ge=0)
-    run_url: str | None = Field(default=None, max_length=2000)
-    delivery_id: str | None = Field(default=None, min_length=1, max_length=200)
-    testsigma_run_id: int | None = Field(default=None, gt=0)
 
 
 class GenericProvider:
@@ -60,6 +29,11 @@ class GenericProvider:
         verify_hmac_sha256(credential.require_secret(self.name), body, headers.get(SIGNATURE_HEADER), prefix="sha256=")
 
     def parse(self, headers: Mapping[str, str], body: bytes) -> CiEvent | Ignored:
+        # Its pydantic model is imported here, off the cold path of every other provider's webhook.
+        from pydantic import ValidationError
+
+        from testrelay.ci.generic_body import GenericHookBody
+
         try:
             hook = GenericHookBody.model_validate(load_json_object(body))
         except ValidationError as exc:

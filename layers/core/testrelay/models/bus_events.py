@@ -6,11 +6,27 @@ Finished`, `Test Run Failed`, `Test Run Timed Out`, from source `testrelay`.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from testrelay.models.ci_event import Text, Url
+from testrelay.models.ci_event import MAX_TEXT, MAX_URL
+
+
+def _encodable(value: object) -> object:
+    # json.loads accepts a lone surrogate ("\ud800"); the job's JSON on the queue could not carry it.
+    # Checked before pydantic's own string checks, so the reason names the problem.
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError("contains a lone UTF-16 surrogate, which is not text") from exc
+    return value
+
+
+# The same limits as the CiEvent fields they become.
+Text = Annotated[str, Field(max_length=MAX_TEXT), BeforeValidator(_encodable)]
+Url = Annotated[str, Field(max_length=MAX_URL), BeforeValidator(_encodable)]
 
 REQUEST_DETAIL_TYPE = "Test Run Requested"
 # The provider of a requested job's CiEvent (routes can name it; job ids derive from it).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from typing import Literal
@@ -10,13 +9,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from testrelay.models.ci_event import CiEvent
+from testrelay.models.job_message import job_fields
 from testrelay.models.routes import RouteAction
-
-
-def job_id_for(provider: str, delivery_key: str, route_name: str) -> str:
-    """Deterministic: the same delivery and route always give the same id (and execution name)."""
-    digest = hashlib.sha256(f"{provider}\0{delivery_key}\0{route_name}".encode()).hexdigest()
-    return f"{route_name}-{digest[:24]}"
 
 
 class Job(BaseModel):
@@ -37,13 +31,10 @@ class Job(BaseModel):
     @classmethod
     def for_event(cls, event: CiEvent, route: RouteAction) -> Job:
         """A trigger job, or a result-sync job when the event names a Testsigma run that already exists."""
-        return cls(
-            id=job_id_for(event.provider, event.delivery_key, route.name),
-            kind="trigger" if event.testsigma_run_id is None else "result_sync",
-            route=route,
-            event=event,
-            testsigma_run_id=event.testsigma_run_id,
-        )
+        return cls.model_validate(job_fields(event, route, route.name))
+
+    def message_body(self) -> str:
+        return self.model_dump_json()
 
 
 class RetryRequest(BaseModel):

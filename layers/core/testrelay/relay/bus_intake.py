@@ -28,7 +28,8 @@ from testrelay.models.bus_events import REQUEST_DETAIL_TYPE, REQUEST_PROVIDER, T
 from testrelay.models.ci_event import CiEvent
 from testrelay.models.job import Job
 from testrelay.observability import logger, metrics
-from testrelay.routing import load_routes, match_routes
+from testrelay.route_matching import match_routes
+from testrelay.routing import load_routes
 from testrelay.settings import get_settings
 
 CODEBUILD = codebuild.CodeBuildEvents()
@@ -105,7 +106,7 @@ def _route(parsed: CiEvent | Ignored) -> dict[str, Any]:
         logger.info("bus event ignored", event=parsed.event, reason=parsed.reason)
         return {"status": "ignored", "reason": printable(parsed.reason)}
     routes = load_routes(get_settings().require("routes_file"))
-    matched, reasons = match_routes(routes, parsed)
+    matched, reasons = match_routes(routes.routes, parsed)
     if not matched:
         reason = "no route matches this event" + (": " + "; ".join(reasons) if reasons else "")
         logger.info("bus event matched no route", provider=parsed.provider, delivery=parsed.delivery_key)

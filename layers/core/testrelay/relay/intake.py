@@ -14,9 +14,10 @@ from testrelay.ci.base import Ignored
 from testrelay.ci.boundary import parse_delivery
 from testrelay.ci.registry import PROVIDERS
 from testrelay.errors import AuthenticationFailed, InvalidPayload
-from testrelay.models.job import Job
+from testrelay.models.job_message import job_message
 from testrelay.observability import correlate, logger, metrics
-from testrelay.routing import load_routes, match_routes
+from testrelay.route_matching import match_routes
+from testrelay.routes_index import load_indexed_routes
 from testrelay.settings import get_settings
 
 
@@ -59,7 +60,7 @@ def receive(provider_name: str, headers: Mapping[str, str], body: bytes) -> Answ
 
     event = parsed
     correlate(delivery=event.delivery_key)
-    routes = load_routes(get_settings().require("routes_file"))
+    routes = load_indexed_routes(get_settings().require("routes_file"))
     matched, reasons = match_routes(routes, event)
     delivery: dict[str, Any] = {"delivery": event.delivery_key, "event": event.event, "repository": event.repository}
     if not matched:
@@ -68,9 +69,9 @@ def receive(provider_name: str, headers: Mapping[str, str], body: bytes) -> Answ
         metrics.add_metric(name="WebhookIgnored", unit=MetricUnit.Count, value=1)
         return Answer(200, {"status": "ignored", **delivery, "reason": reason})
 
-    jobs = [Job.for_event(event, route.action()) for route in matched]
+    jobs = [job_message(event, route.name, route.action) for route in matched]
     if len(jobs) == 1:
-        correlate(job_id=jobs[0].id, route=jobs[0].route.name)
+        correlate(job_id=jobs[0].id, route=matched[0].name)
     try:
         send_jobs(get_settings().require("jobs_queue_url"), jobs)
     except EnqueueFailed as exc:

@@ -29,7 +29,8 @@ from testrelay.ci.generic import GenericProvider
 from testrelay.errors import AuthenticationFailed, InvalidPayload
 from testrelay.junit import parse_report
 from testrelay.models.ci_event import CiEvent
-from testrelay.models.job import Job, job_id_for
+from testrelay.models.job import Job
+from testrelay.models.job_message import job_id_for
 from testrelay.models.routes import RouteAction
 from testrelay.models.shards import MAX_SHARDS, ShardLabel, ShardRefused
 from testrelay.observability import correlate, logger, metrics
