@@ -129,6 +129,14 @@ def main() -> int:
         f"transitions {mean([e.transitions for e in predictive]) / mean([e.transitions for e in backoff]):.2f}, "
         f"mean lag {mean([e.lag_share for e in predictive]) / mean([e.lag_share for e in backoff]):.2f}"
     )
+    late = sorted((e for e in predictive if e.lag_share > 0.1), key=lambda e: e.duration)
+    print(
+        "predictive runs seen > 10 % late (duration / median: lag, * = at the first look): "
+        + (
+            ", ".join(f"{e.duration / args.median:.2f}x: {100 * e.lag_share:.1f} %{'*' * (e.looks == 1)}" for e in late)
+            or "none"
+        )
+    )
     print(f"wall time {time.monotonic() - started:.0f} s")
     return 0
 
