@@ -55,7 +55,7 @@ def first_look(durations: Sequence[float], max_lag_share: float) -> float | None
     shortest = min((d for d in usable if d >= cut), default=median)
     low_end = min(shortest, median * math.exp(-LOW_END_SPREADS * spread))
     ratio = 1 + max_lag_share
-    return max(ratio * low_end, median / ratio ** (LOOKS_BUDGET - 1.5))
+    return max(ratio * low_end, median / math.pow(ratio, LOOKS_BUDGET - 1.5))
 
 
 def plan_key(job: Job) -> str:
