@@ -37,6 +37,8 @@ def _row(mode: str, runs: list[Execution]) -> list[str]:
     looks = [r.looks for r in runs]
     lags = [r.lag_share for r in runs if not math.isnan(r.lag)]
     typical = [r.lag_share for r in runs if not math.isnan(r.lag) and r.duration >= 0.8 * 1800]
+    # A run seen by the first look ended before it: no ladder below the history's range sees it sooner.
+    at_first_look = [r.lag_share for r in runs if not math.isnan(r.lag) and r.looks == 1]
     transitions = [r.transitions for r in runs]
     return [
         mode,
@@ -47,6 +49,7 @@ def _row(mode: str, runs: list[Execution]) -> list[str]:
         f"{100 * mean(lags):.1f} %",
         f"{100 * quantile(lags, 0.9):.1f} / {100 * quantile(lags, 0.95):.1f} %",
         f"{_share_over(lags, 0.1):.0f} % ({_share_over(typical, 0.1):.0f} %)",
+        f"{100 * sum(lag > 0.1 for lag in at_first_look) / max(1, len(lags)):.0f} %",
         f"{mean([r.polling_transitions for r in runs]):.1f}",
         f"{mean(transitions):.1f}",
         f"${1000 * TRANSITION_PRICE * mean(transitions):.3f}",
@@ -114,6 +117,7 @@ def main() -> int:
         "lag mean",
         "lag p90/p95",
         "lag > 10 % (runs >= 0.8x median)",
+        "of runs: > 10 % late at the first look",
         "polling transitions",
         "transitions",
         "transitions $/1000 runs",
@@ -124,6 +128,14 @@ def main() -> int:
         f"predictive / backoff: looks {mean([e.looks for e in predictive]) / mean([e.looks for e in backoff]):.2f}, "
         f"transitions {mean([e.transitions for e in predictive]) / mean([e.transitions for e in backoff]):.2f}, "
         f"mean lag {mean([e.lag_share for e in predictive]) / mean([e.lag_share for e in backoff]):.2f}"
+    )
+    late = sorted((e for e in predictive if e.lag_share > 0.1), key=lambda e: e.duration)
+    print(
+        "predictive runs seen > 10 % late (duration / median: lag, * = at the first look): "
+        + (
+            ", ".join(f"{e.duration / args.median:.2f}x: {100 * e.lag_share:.1f} %{'*' * (e.looks == 1)}" for e in late)
+            or "none"
+        )
     )
     print(f"wall time {time.monotonic() - started:.0f} s")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -18,12 +19,13 @@ from testrelay.models.execution import ExecutionStatus, RunRef
 from testrelay.models.routes import Polling
 from testrelay.relay.polling import (
     HISTORY_SIZE,
+    LOOKS_BUDGET,
     MIN_LOOK_INTERVAL_SECONDS,
     anchor,
     deadline_at,
+    first_look,
     next_look,
     timestamp,
-    window_start,
 )
 from testrelay.vendors import testsigma
 from testrelay_local.atomic_dynamodb import atomic_items
@@ -43,20 +45,47 @@ def _next(polling: Polling, now: float, looks: int, window: float | None, start:
     )
 
 
-def test_a_history_of_half_hour_runs_puts_the_first_look_at_half_an_hour() -> None:
-    # Given a plan whose last runs took about 30 minutes
-    window = window_start([1790.0, 1800.0, 1810.0, 1805.0, 1795.0])
+def _looks_until_seen(polling: Polling, window: float, duration: float) -> tuple[int, float]:
+    """Looks (the trigger's answer not counted) until one at or after the run's end, and that look's
+    time after the start; each at its Wait timestamp (whole seconds, rounded up)."""
+    now, looks = T0, 1
+    while True:
+        now = math.ceil(_next(polling, now=now, looks=looks, window=window))
+        looks += 1
+        if now - T0 >= duration or now >= deadline_at(polling, _run()):
+            return looks - 1, now - T0
+
+
+def test_a_history_of_half_hour_runs_puts_the_first_look_where_its_shortest_run_is_seen_in_time() -> None:
+    # Given a plan whose last runs took about 30 minutes, the shortest 29:50
+    window = first_look([1790.0, 1800.0, 1810.0, 1805.0, 1795.0], PREDICTIVE.max_lag_share)
+    assert window is not None
     # When the relay has just triggered a run (the trigger's answer is the first look)
     first = _next(PREDICTIVE, now=T0, looks=1, window=window)
-    # Then it first looks when one run in ten of the history had finished: just before 30 minutes
-    assert window == pytest.approx(1792.0)
-    assert first == pytest.approx(T0 + 1792.0)
+    # Then it first looks when a run as short as the shortest (or the fit's first percentile, a few
+    # seconds shorter) would be a tenth late: just before 33 minutes, one look for a typical run
+    assert 1.1 * 1780 < window <= 1.1 * 1790
+    assert first == pytest.approx(T0 + window)
+    assert _looks_until_seen(PREDICTIVE, window, 1800.0)[0] == 1
     # And as a Wait state's timestamp, UTC in whole seconds, never earlier
-    assert timestamp(first) == datetime.fromtimestamp(math.ceil(T0 + 1792.0), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert timestamp(first) == datetime.fromtimestamp(math.ceil(first), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def test_after_the_window_opens_looks_are_a_tenth_of_the_elapsed_time_apart() -> None:
-    # Given a run still going at its window's start, 30 minutes in
+def test_a_run_shorter_than_any_recent_one_but_within_the_plans_spread_is_seen_within_a_tenth() -> None:
+    # Given a plan whose last 20 runs took 25 to 35 minutes
+    history = [1500.0 + 600.0 * n / 19 for n in range(20)]
+    window = first_look(history, PREDICTIVE.max_lag_share)
+    assert window is not None
+    # When a run ends after 23.5 minutes, shorter than any of them
+    _, seen = _looks_until_seen(PREDICTIVE, window, 1410.0)
+    # Then the ladder had started low enough to see it within a tenth of its duration
+    assert seen - 1410.0 <= 0.1 * 1410.0
+    # And a typical run still costs few looks
+    assert _looks_until_seen(PREDICTIVE, window, 1800.0)[0] <= 4
+
+
+def test_after_the_first_look_looks_are_a_tenth_of_the_elapsed_time_apart() -> None:
+    # Given a run still going at its first look, 30 minutes in
     now = T0 + 1800
     # Then the next look is 180 s later, a tenth of the elapsed time
     assert _next(PREDICTIVE, now=now, looks=2, window=1800.0) == pytest.approx(now + 180)
@@ -82,7 +111,7 @@ def test_an_adopted_run_is_looked_at_at_once_and_timed_from_its_own_start() -> N
     assert anchor(_run(), started, now=T0) == T0 - 600
     assert anchor(_run(), status, now=T0) == T0
     assert anchor(_run(), status.model_copy(update={"started_at": T0 + 5}), now=T0) == T0
-    # And with no look so far it is looked at at once (it may have finished), then at its window
+    # And with no look so far it is looked at at once (it may have finished), then at its first rung
     assert _next(BACKOFF, now=T0, looks=0, window=None) == T0
     assert _next(PREDICTIVE, now=T0, looks=0, window=1800.0, start=T0 - 600) == T0
     assert _next(PREDICTIVE, now=T0, looks=1, window=1800.0, start=T0 - 600) == T0 + 1200
@@ -96,46 +125,85 @@ def test_no_look_is_planned_past_the_deadline() -> None:
     assert _next(polling, now=T0, looks=1, window=30 * 3600.0) == T0 + 7201
 
 
-def test_one_aborted_run_in_a_short_history_does_not_pull_the_window_in() -> None:
-    # Given four 30-minute runs and one aborted after two minutes
-    window = window_start([1800.0, 120.0, 1810.0, 1790.0, 1805.0])
-    # Then the window starts no earlier than half the median
+def test_an_aborted_run_in_the_history_does_not_pull_the_first_look_in() -> None:
+    # Given nineteen runs of about 30 minutes and one aborted after a minute
+    regular = [1800.0 + 10 * (n % 5) for n in range(19)]
+    window = first_look([*regular, 60.0], PREDICTIVE.max_lag_share)
+    # Then the aborted run is an outlier: the first look stays where the regular runs put it
     assert window is not None
-    assert window >= 0.5 * 1800
+    assert window == pytest.approx(first_look(regular, PREDICTIVE.max_lag_share), rel=0.01)
+    # And a run aborted like it is seen at that first look, the one thing it costs
+    looks, seen = _looks_until_seen(PREDICTIVE, window, 60.0)
+    assert looks == 1
+    assert seen == math.ceil(window)
     # And nonsense durations are no history at all
-    assert window_start([]) is None
-    assert window_start([0.0, -5.0, float("inf")]) is None
+    assert first_look([], 0.1) is None
+    assert first_look([0.0, -5.0, float("inf")], 0.1) is None
+
+
+def test_a_history_too_spread_for_the_looks_budget_starts_the_ladder_at_the_budget() -> None:
+    # Given a plan whose runs took anything from 2 to 60 minutes
+    history = [120.0 * 1.2**n for n in range(20)]
+    window = first_look(history, PREDICTIVE.max_lag_share)
+    assert window is not None
+    # Then a run of the median duration is still seen within the looks budget
+    median = statistics.median(history)
+    assert _looks_until_seen(PREDICTIVE, window, median)[0] <= LOOKS_BUDGET
+    assert window == pytest.approx(median / 1.1 ** (LOOKS_BUDGET - 1.5))
+
+
+_SHARES = st.sampled_from([0.05, 0.1, 0.2])
+_WIDE = Polling(max_wait_seconds=3600, deadline_seconds=48 * 3600)
 
 
 @settings(max_examples=300, deadline=None)
 @given(
-    history=st.lists(st.floats(min_value=30, max_value=20_000), min_size=1, max_size=HISTORY_SIZE),
-    duration=st.floats(min_value=1, max_value=40_000),
-    share=st.sampled_from([0.05, 0.1, 0.2]),
+    base=st.floats(min_value=30, max_value=20_000),
+    factors=st.lists(st.floats(min_value=math.exp(-0.15), max_value=math.exp(0.15)), min_size=1, max_size=HISTORY_SIZE),
+    beyond=st.floats(min_value=0, max_value=3),
+    share=_SHARES,
 )
-def test_the_lag_is_bounded_and_looks_never_busy_loop(history: list[float], duration: float, share: float) -> None:
-    # Given any history and any run (ending before, at or far after the prediction)
-    polling = Polling(max_lag_share=share, max_wait_seconds=3600, deadline_seconds=48 * 3600)
-    window = window_start(history)
+def test_any_run_within_a_regular_historys_range_or_longer_is_seen_at_most_the_share_late(
+    base: float, factors: list[float], beyond: float, share: float
+) -> None:
+    # Given a plan whose recent runs lie within 35 % of each other, and a run at least as long as the
+    # shortest of them (up to four times the longest)
+    history = [base * f for f in factors]
+    duration = min(history) + beyond * max(history)
+    polling = _WIDE.model_copy(update={"max_lag_share": share})
+    window = first_look(history, share)
     assert window is not None
-    now, looks = T0, 1
-    while True:
-        at = _next(polling, now=now, looks=looks, window=window)
-        # Then every wait is at least a second (or is the deadline's)
-        assert at - now >= 1 or at == deadline_at(polling, _run())
-        now, looks = at, looks + 1
-        if now - T0 >= duration or now >= deadline_at(polling, _run()):
-            break
-    lag = now - T0 - duration
-    if now < deadline_at(polling, _run()):
-        # And a run that outlasts the window's start is seen at most `share` of its duration late
-        # (or the floor between looks, for runs of a few seconds)
-        if duration >= window:
-            assert lag <= max(share * duration, MIN_LOOK_INTERVAL_SECONDS) + 1e-6
-        else:
-            # a run that ends earlier still is seen, at the window's start
-            assert now == pytest.approx(T0 + window)
-    assert looks < 400
+    # When the relay looks at it by the ladder
+    looks, seen = _looks_until_seen(polling, window, duration)
+    # Then it sees the end at most `share` of the duration late (or the 10 s floor between looks,
+    # for runs of a few seconds), give or take the timestamp's rounding up to the second
+    assert seen - duration <= max(share * duration, MIN_LOOK_INTERVAL_SECONDS) + 1
+    # And looks one rung of the ladder per factor (1 + share) from the first look, at most
+    assert looks <= 2 + math.log(max(duration, window) / window) / math.log1p(share) + duration / 3600
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    history=st.lists(st.floats(min_value=1, max_value=20_000), min_size=1, max_size=HISTORY_SIZE),
+    duration=st.floats(min_value=1, max_value=40_000),
+    share=_SHARES,
+)
+def test_for_any_history_the_lag_and_the_looks_are_bounded(history: list[float], duration: float, share: float) -> None:
+    # Given any history (outliers, a spread of hours) and any run
+    polling = _WIDE.model_copy(update={"max_lag_share": share})
+    window = first_look(history, share)
+    assert window is not None
+    looks, seen = _looks_until_seen(polling, window, duration)
+    # Then a run at least as long as the first look's reach (first look / (1 + share)) is seen at
+    # most `share` late; an earlier one at the first look (no sooner than the floor between looks)
+    if duration >= window / (1 + share):
+        assert seen - duration <= max(share * duration, MIN_LOOK_INTERVAL_SECONDS) + 1
+    else:
+        assert seen == math.ceil(max(window, MIN_LOOK_INTERVAL_SECONDS))
+    # And a run of the history's median duration is seen within the looks budget
+    assert _looks_until_seen(polling, window, statistics.median(history))[0] <= LOOKS_BUDGET
+    # And no run busy-polls: at most a rung per factor (1 + share), a floor step per 10 s, a ceiling step per hour
+    assert looks <= 2 + math.log(max(duration, window) / window) / math.log1p(share) + 1 / share + duration / 3600
 
 
 @pytest.fixture

@@ -32,10 +32,12 @@ def runtime(simulated: LocalRuntime) -> LocalRuntime:
     return simulated
 
 
-def _given_history(runtime: LocalRuntime, job: Job, seconds: float) -> None:
-    """The plan's last runs all took `seconds` (a full history, so earlier tests' runs are gone)."""
-    for n in range(HISTORY_SIZE):
-        ledger(runtime).record_run_duration(plan_key(job), 900_000 + n, seconds, keep=HISTORY_SIZE)
+def _given_history(runtime: LocalRuntime, job: Job, seconds: float | list[float]) -> None:
+    """The plan's last runs took `seconds` each (or these durations): a full history, so earlier tests'
+    runs are gone."""
+    durations = seconds if isinstance(seconds, list) else [seconds] * HISTORY_SIZE
+    for n, duration in enumerate(durations):
+        ledger(runtime).record_run_duration(plan_key(job), 900_000 + n, duration, keep=HISTORY_SIZE)
 
 
 def _runs_take(runtime: LocalRuntime, seconds: float) -> None:
@@ -91,6 +93,20 @@ def test_predictive_polling_looks_fewer_times_than_backoff_at_a_run_as_long_as_i
     assert durations[-2:] == pytest.approx([HALF_HOUR, HALF_HOUR], abs=1)
 
 
+def test_a_run_shorter_than_any_in_its_history_is_seen_within_a_tenth_of_its_duration(runtime: LocalRuntime) -> None:
+    # Given a plan whose last 20 runs took 25 to 35 minutes, and a run that takes 23.6 minutes
+    job = demo_job(polling={"mode": "predictive"})
+    _given_history(runtime, job, [1500.0 + 600.0 * n / (HISTORY_SIZE - 1) for n in range(HISTORY_SIZE)])
+    _runs_take(runtime, 1415)
+    # When the job runs
+    [execution] = _run_all(runtime, job)
+    # Then the first look, low enough for the plan's spread, sees its end within a tenth of its
+    # duration (a first look at the tenth percentile, 26 minutes, would be 10.2 % late)
+    assert execution["status"] == "SUCCEEDED"
+    assert len(_looks(runtime, execution)) == 1
+    assert _lag(runtime, execution) <= 0.1 * 1415
+
+
 def test_a_run_far_shorter_than_its_history_is_still_caught(runtime: LocalRuntime) -> None:
     # Given a plan whose history says 30 minutes, and a run that ends (aborted, say) after 5
     job = demo_job(polling={"mode": "predictive"})
@@ -98,7 +114,8 @@ def test_a_run_far_shorter_than_its_history_is_still_caught(runtime: LocalRuntim
     _runs_take(runtime, 300)
     # When the job runs
     [execution] = _run_all(runtime, job)
-    # Then it is caught at the predicted window's start and its results are written
+    # Then it is caught at the first look (an outlier: looking for it earlier would cost every run
+    # more looks) and its results are written
     assert execution["status"] == "SUCCEEDED"
     assert len(_looks(runtime, execution)) == 1
     assert len(tm_run_cases(runtime)) == 1
@@ -114,7 +131,7 @@ def test_a_run_far_longer_than_its_history_meets_the_deadline_without_busy_polli
     # When the job runs
     [execution] = _run_all(runtime, job)
     # Then it times out at the deadline, after looks spaced by a tenth of the elapsed time (at most
-    # max_wait_seconds): about ten between the window's start and the deadline, not a busy loop
+    # max_wait_seconds): about ten between the first look and the deadline, not a busy loop
     assert execution["status"] == "FAILED"
     assert execution["error"] == "DeadlineExceeded"
     looks = _looks(runtime, execution)

@@ -169,7 +169,7 @@ def first_look_at(job: Job, run: RunRef) -> str:
 def _window(job: Job) -> float | None:
     if job.route.polling.mode != "predictive":
         return None
-    return polling.window_start(services.ledger().run_durations(polling.plan_key(job)))
+    return polling.first_look(services.ledger().run_durations(polling.plan_key(job)), job.route.polling.max_lag_share)
 
 
 def poll_status(job: Job, run: RunRef, previous: dict[str, Any] | None) -> dict[str, Any]:
