@@ -30,10 +30,12 @@ def suite_name(suite: Mapping[str, str]) -> str | None:
 def name_and_suite(name: str | None, classname: str | None, suite: str | None) -> tuple[str, str | None]:
     """A case's name and suite from its `name` and `classname` attributes and its nearest named suite."""
     name = name.strip() if name else ""
-    classname = classname.strip() if classname else ""
-    title_in_classname = not classname or name == classname or name.endswith(" " + classname)
-    case_suite = suite if title_in_classname else classname
+    if classname:
+        classname = classname.strip()
+        # The classname names the suite unless it is the test's title: the name, or its last words.
+        if classname and name != classname and not (name.endswith(classname) and name[-len(classname) - 1] == " "):
+            suite = classname
     if name:
-        return name, case_suite
+        return name, suite
     named_after = classname or suite
-    return (f"{named_after} ({UNNAMED})" if named_after else f"({UNNAMED})"), case_suite
+    return (f"{named_after} ({UNNAMED})" if named_after else f"({UNNAMED})"), suite

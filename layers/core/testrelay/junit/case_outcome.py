@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 
 # Worst first: a case with both an <error> and a <failure> (some runners write both) is an error.
 SEVERITY = ("ERROR", "FAILED", "SKIPPED", "PASSED")
+RANK = {outcome: rank for rank, outcome in enumerate(SEVERITY)}
 CHILD_OUTCOMES = {"error": "ERROR", "failure": "FAILED", "skipped": "SKIPPED", "skip": "SKIPPED"}
 _ATTRIBUTE_OUTCOMES = {
     "status": {
@@ -38,16 +39,15 @@ _ATTRIBUTE_OUTCOMES = {
 
 
 def worst(outcomes: Sequence[str]) -> str:
-    if not outcomes:
-        return "PASSED"
-    return min(outcomes, key=SEVERITY.index)
+    return min(outcomes, key=RANK.__getitem__) if outcomes else "PASSED"
 
 
-def case_outcome(attributes: Mapping[str, str], children: Sequence[str]) -> str:
-    """The case's result from its attributes and the outcomes of its children (CHILD_OUTCOMES' values)."""
+def case_outcome(attributes: Mapping[str, str], children: str) -> str:
+    """The case's result from its attributes and the worst outcome of its children (one of CHILD_OUTCOMES'
+    values, or PASSED when it has none)."""
     found = children
     for attribute, outcomes in _ATTRIBUTE_OUTCOMES.items():
         value = attributes.get(attribute)
-        if value is not None and (value := value.strip().lower()) in outcomes:
-            found = [*found, outcomes[value]]
-    return worst(found)
+        if value is not None and (value := value.strip().lower()) in outcomes and RANK[outcomes[value]] < RANK[found]:
+            found = outcomes[value]
+    return found

@@ -28,16 +28,17 @@ only for their names; a property's text is collected only when the property has 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import IO
 from xml.parsers import expat
 
+from pydantic import BaseModel
+
 from testrelay.errors import InvalidPayload
 from testrelay.junit import trcli_ids
 from testrelay.junit.case_naming import name_and_suite, suite_name
-from testrelay.junit.case_outcome import CHILD_OUTCOMES, SEVERITY, case_outcome, worst
+from testrelay.junit.case_outcome import CHILD_OUTCOMES, RANK, SEVERITY, case_outcome, worst
 from testrelay.junit.xml_events import XmlStream
 from testrelay.models.execution import CaseResult, duration_of, short_message
 from testrelay.models.routes import JunitReading
@@ -46,9 +47,13 @@ from testrelay.sync.status_map import relay_status
 ID_PROPERTIES = frozenset({"test_case_id", "test_case_ids", "testcase_id", "case_id", "case_ids"})
 ROOTS = frozenset({"testsuites", "testsuite"})
 _SUITE_OUTCOMES = {"error": "ERROR", "failure": "FAILED"}
-_ID_SEPARATORS = re.compile(r"[\s,;]+")
 _new = object.__new__
-_set = object.__setattr__
+# The model's slots set through their own descriptors: object.__setattr__ would look each up by name.
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+_MAX_MS = 2**53  # duration_of's bound: beyond it a float no longer holds every millisecond
 
 
 @dataclass
@@ -73,63 +78,36 @@ def _declared_outcome(suite: Mapping[str, str]) -> str | None:
     return None
 
 
-def _ids(properties: Sequence[tuple[str, str]], name: str, reading: JunitReading) -> tuple[str, ...] | None:
-    ids = [token for key, value in properties if key in ID_PROPERTIES for token in _ID_SEPARATORS.split(value)]
+def _declared_ids(value: str) -> list[str]:
+    """The ids in a `test_case_id` property's value: separated by whitespace, commas or semicolons."""
+    return value.replace(",", " ").replace(";", " ").split()
+
+
+def _ids(declared: Sequence[str], name: str, test_ids: Sequence[str], reading: JunitReading) -> tuple[str, ...] | None:
+    """A case's ids: those its properties declare, then (when the route reads trcli's conventions) the
+    TestRail ids in its name and its `test_id` properties; each once, in that order."""
+    ids = [*declared]
     if reading.trcli_ids:
         ids += trcli_ids.ids_in_name(name, reading.trcli_id_format)
-        ids += trcli_ids.ids_in_property(
-            (value for key, value in properties if key == trcli_ids.PROPERTY), reading.trcli_id_format
-        )
+        ids += trcli_ids.ids_in_property(test_ids, reading.trcli_id_format)
     return tuple(dict.fromkeys(token for token in ids if token)) or None
 
 
 # Every field a JUnit CaseResult sets; one set shared by all of them (the model is frozen, and pydantic
 # copies the set before it changes a copy's).
 _JUNIT_FIELDS_SET = {"case_id", "name", "result", "status", "suite", "ids", "message", "duration_ms"}
-_RESULT_STATUS = {result: relay_status(result) for result in SEVERITY}
-
-
-def _case_result(
-    name: str,
-    result: str,
-    suite: str | None,
-    ids: tuple[str, ...] | None,
-    message: str | None,
-    duration_ms: int | None,
-) -> CaseResult:
-    """The CaseResult of values this module made and typed itself, without pydantic's validation pass:
-    what `model_construct` does (the model's `__dict__` and fields set), at a fraction of the cost of
-    validating, which at 100,000 cases is most of what the parse costs over expat's own work. A test
-    checks these results equal the validated model's."""
-    made = _new(CaseResult)
-    _set(
-        made,
-        "__dict__",
-        {
-            "case_id": 0,
-            "name": name,
-            "result": result,
-            "status": _RESULT_STATUS[result],
-            "case_result_id": None,
-            "suite": suite,
-            "machine": None,
-            "iteration": None,
-            "ids": ids,
-            "message": message,
-            "duration_ms": duration_ms,
-        },
-    )
-    _set(made, "__pydantic_fields_set__", _JUNIT_FIELDS_SET)
-    _set(made, "__pydantic_extra__", None)
-    _set(made, "__pydantic_private__", None)
-    return made
+# A JUnit CaseResult's fields for each result, copied for each case: cheaper than building the dict afresh.
+_FIELDS = {
+    result: dict.fromkeys(CaseResult.model_fields) | {"case_id": 0, "result": result, "status": relay_status(result)}
+    for result in SEVERITY
+}
 
 
 def _suite_result(suite: _Suite) -> CaseResult:
     result = worst(suite.outcomes)
     kind = "error" if result == "ERROR" else "failure"
     name = f"{suite.name or 'unnamed suite'} (suite-level {kind})"
-    return CaseResult(case_id=0, name=name, result=result, status=_RESULT_STATUS[result], suite=suite.name)
+    return CaseResult(case_id=0, name=name, result=result, status=relay_status(result), suite=suite.name)
 
 
 def _attach_reader(parser: expat.XMLParserType, reading: JunitReading, results: list[CaseResult]) -> Callable[[], int]:
@@ -147,25 +125,28 @@ def _attach_reader(parser: expat.XMLParserType, reading: JunitReading, results: 
     suite_of: str | None = None  # the nearest named suite's name
     depth = 0  # inside the current test case (1: the <testcase> itself; 0: outside any)
     case: Mapping[str, str] = {}
-    # The current case's children outcomes and properties; a fresh list only for a case that has any.
-    outcomes: Sequence[str] = ()
+    # The current case's worst child outcome, and the ids its properties give (fresh lists only for a
+    # case that has any): the values of its id properties split, its trcli `test_id` properties' values.
+    child = "PASSED"
+    declared: Sequence[str] = ()
+    test_ids: Sequence[str] = ()
     # The `message` (else `type`) of its first <failure> or <error>: what CI annotations show.
     failure: Mapping[str, str] | None = None
-    properties: Sequence[tuple[str, str]] = ()
     in_properties = False
     open_property: tuple[str, str | None] | None = None
     text: list[str] = []
     trcli = reading.trcli_ids
 
     def start(tag: str, attributes: dict[str, str]) -> None:
-        nonlocal depth, case, outcomes, failure, properties, in_properties, open_property, text, suite_of
+        nonlocal depth, case, child, declared, test_ids, failure, in_properties, open_property, text, suite_of
         if depth:
             depth += 1
             if depth == 2:
                 local = tag.rpartition("}")[2] if "}" in tag else tag
                 outcome = CHILD_OUTCOMES.get(local)
                 if outcome is not None:
-                    outcomes = [*outcomes, outcome]
+                    if RANK[outcome] < RANK[child]:
+                        child = outcome
                     if failure is None and local in _SUITE_OUTCOMES:
                         failure = attributes
                 in_properties = local == "properties"
@@ -183,7 +164,8 @@ def _attach_reader(parser: expat.XMLParserType, reading: JunitReading, results: 
         if local == "testcase" and stack:
             depth = 1
             case = attributes
-            outcomes = properties = ()
+            child = "PASSED"
+            declared = test_ids = ()
             failure = None
             return
         if not stack and local not in ROOTS:
@@ -195,27 +177,54 @@ def _attach_reader(parser: expat.XMLParserType, reading: JunitReading, results: 
         stack.append(local)
 
     def end(tag: str) -> None:
-        nonlocal depth, count, open_property, properties, suite_of
+        nonlocal depth, count, open_property, declared, test_ids, suite_of
         if depth:
             depth -= 1
             if not depth:
-                name, case_suite = name_and_suite(case.get("name"), case.get("classname"), suite_of)
-                read_more = outcomes or "status" in case or "result" in case
-                result = case_outcome(case, outcomes) if read_more else "PASSED"
+                # Once per case of reports of hundreds of thousands: written for speed, a line per field.
+                get = case.get
+                name, case_suite = name_and_suite(get("name"), get("classname"), suite_of)
+                result = case_outcome(case, child) if "status" in case or "result" in case else child
+                seconds = get("time")
+                if seconds is None:
+                    duration = None
+                else:
+                    # float() reads nearly every `time` as it is (it strips whitespace itself); duration_of the rest.
+                    try:
+                        ms = float(seconds) * 1000
+                    except ValueError:
+                        duration = duration_of(seconds, 1000)
+                    else:
+                        duration = int(ms) if 0 <= ms <= _MAX_MS else None
+                if trcli:
+                    ids = _ids(declared, name, test_ids, reading)
+                else:
+                    ids = tuple(dict.fromkeys(declared)) if declared else None
                 count += 1
-                results.append(
-                    _case_result(
-                        name,
-                        result,
-                        case_suite,
-                        _ids(properties, name, reading) if properties or trcli else None,
-                        None if failure is None else short_message(failure.get("message") or failure.get("type")),
-                        duration_of(case.get("time"), 1000),
-                    )
-                )
+                # The CaseResult of values this module made and typed itself, without pydantic's validation
+                # pass: what `model_construct` does (the model's `__dict__` and fields set), at a fraction of
+                # the cost of validating. A test checks these results equal the validated model's.
+                fields = _FIELDS[result].copy()
+                fields["name"] = name
+                fields["suite"] = case_suite
+                fields["duration_ms"] = duration
+                if ids is not None:
+                    fields["ids"] = ids
+                if failure is not None:
+                    fields["message"] = short_message(failure.get("message") or failure.get("type"))
+                made = _new(CaseResult)
+                _set_dict(made, fields)
+                _set_fields_set(made, _JUNIT_FIELDS_SET)
+                _set_extra(made, None)
+                _set_private(made, None)
+                results.append(made)
             elif depth == 2 and open_property is not None:
                 key, value = open_property
-                properties = [*properties, (key, ("".join(text) if value is None else value) or "")]
+                value = ("".join(text) if value is None else value) or ""
+                if key in ID_PROPERTIES:
+                    declared = [*declared, *_declared_ids(value)]
+                elif key == trcli_ids.PROPERTY:
+                    test_ids = [*test_ids, value]
                 open_property = None
                 parser.CharacterDataHandler = None
             return
