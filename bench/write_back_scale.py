@@ -168,7 +168,14 @@ def _minimum_calls(size: int, behaviour: dict[str, Any], vendor: str, tm_batch: 
 
 
 def run(
-    size: int, workdir: Path, vendor: str, scale: float, in_flight: int, tm_batch: int, behaviour: dict[str, Any]
+    size: int,
+    workdir: Path,
+    vendor: str,
+    scale: float,
+    in_flight: int,
+    tm_batch: int,
+    behaviour: dict[str, Any],
+    throttle_knobs: dict[str, Any],
 ) -> dict[str, Any]:
     from testrelay_local.functions import load_handler
     from testrelay_local.runtime import LocalRuntime, Vendors
@@ -206,6 +213,7 @@ def run(
         knobs: dict[str, Any] = {"window_seconds": window}
         if vendor == "browserstack_tm":
             knobs["lockout_seconds"] = window
+        knobs.update(throttle_knobs)
         requests.post(f"{base_url}/_sandbox/throttle", json={"vendors": {vendor: knobs}}, timeout=30)
         # The runtime routes the WriteBack function to `lambda_handler` of its module: put the probe there.
         handler = load_handler("functions/write_back")
@@ -259,6 +267,7 @@ def run(
         "window": window,
         "sustained": sustained,
         "peak": peak,
+        "per_window": account["per_window"],
         "events": events,
         "failures": failures,
         "size": size,
@@ -284,12 +293,23 @@ def main() -> int:
     parser.add_argument("--in-flight", type=int, default=4, help="WRITE_BACK_IN_FLIGHT")
     parser.add_argument("--tm-batch", type=int, default=100, help="Testsigma TM cases per status update call")
     parser.add_argument("--behaviour", type=json.loads, default={}, help="sandbox knobs, as a JSON object")
+    parser.add_argument("--throttle", type=json.loads, default={}, help="sandbox throttle knobs of the vendor (JSON)")
+    parser.add_argument("--timeline", action="store_true", help="print the calls the vendor accepted per window")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for vendor in args.vendors:
             for size in args.sizes:
-                r = run(size, Path(tmp), vendor, args.time_scale, args.in_flight, args.tm_batch, args.behaviour)
-                variant = args.behaviour or "documented behaviour"
+                r = run(
+                    size,
+                    Path(tmp),
+                    vendor,
+                    args.time_scale,
+                    args.in_flight,
+                    args.tm_batch,
+                    args.behaviour,
+                    args.throttle,
+                )
+                variant = {**args.behaviour, **args.throttle} or "documented behaviour"
                 real = 60 / r["window"]  # windows per real minute at the vendor's own scale
                 scale = args.time_scale if vendor == "browserstack_tm" else 1.0
                 per_minute, limit_per_minute = r["sustained"] * real / scale, r["limit"] * real / scale
@@ -307,6 +327,10 @@ def main() -> int:
                 print(f"   history events: {r['events']:,} of {HISTORY_LIMIT:,}; invocations: {r['invocations']}")
                 print(f"   peak memory of the write-back: {r['peak_mb']:.1f} MiB")
                 print(f"   wall time: write-back {r['write_back_s']:.1f} s, whole job {r['wall_s']:.1f} s", flush=True)
+                if args.timeline:
+                    counts = dict(r["per_window"])
+                    span = range(min(counts), max(counts) + 1) if counts else range(0)
+                    print("   accepted per window:", " ".join(str(counts.get(i, 0)) for i in span), flush=True)
     return 0
 
 

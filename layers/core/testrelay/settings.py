@@ -68,7 +68,7 @@ class Settings(BaseModel):
     browserstack_tm_throttle_wait_seconds: float = Field(default=60.0, ge=0)
     testsigma_tm_rate_limit: int = Field(default=10, ge=1)
     testsigma_tm_rate_period_seconds: float = Field(default=1.0, gt=0)
-    testsigma_tm_rate_pace: float = Field(default=0.8, gt=0, le=1)
+    testsigma_tm_rate_pace: float = Field(default=0.95, gt=0, le=1)
 
     def require(self, name: str) -> str:
         value = getattr(self, name)
