@@ -20,10 +20,13 @@ What is measured is what the vendor received: the sandbox's arrivals per clock-a
 account, from the write-back's first call to its last (the sustained rate is the mean over the full
 windows, printed against the limit), its throttle answers, and each case's rows (duplicates); plus
 the state machine's history events (against the 25,000 limit), the write-back's invocations (slices)
-and its peak traced memory.
+and, with `--memory`, its peak traced memory (in a run of its own: the tracer slows the write-back's own
+work, the plan built between the case list and the run's creation, some 3.5 times). `--timeline` prints
+the calls accepted per window and when each endpoint's calls ran; `--throttle JSON` sets the sandbox's
+throttle knobs of the vendor (e.g. `{"counting": "sliding"}`).
 
 Run: .venv/bin/python bench/write_back_scale.py [--sizes 10000 100000] [--vendors browserstack_tm testsigma_tm]
-     [--time-scale 1] [--in-flight 4] [--behaviour JSON]
+     [--time-scale 1] [--in-flight 4] [--behaviour JSON] [--throttle JSON] [--timeline] [--memory]
 """
 
 from __future__ import annotations
@@ -168,7 +171,15 @@ def _minimum_calls(size: int, behaviour: dict[str, Any], vendor: str, tm_batch: 
 
 
 def run(
-    size: int, workdir: Path, vendor: str, scale: float, in_flight: int, tm_batch: int, behaviour: dict[str, Any]
+    size: int,
+    workdir: Path,
+    vendor: str,
+    scale: float,
+    in_flight: int,
+    tm_batch: int,
+    behaviour: dict[str, Any],
+    throttle_knobs: dict[str, Any],
+    trace_memory: bool,
 ) -> dict[str, Any]:
     from testrelay_local.functions import load_handler
     from testrelay_local.runtime import LocalRuntime, Vendors
@@ -206,6 +217,7 @@ def run(
         knobs: dict[str, Any] = {"window_seconds": window}
         if vendor == "browserstack_tm":
             knobs["lockout_seconds"] = window
+        knobs.update(throttle_knobs)
         requests.post(f"{base_url}/_sandbox/throttle", json={"vendors": {vendor: knobs}}, timeout=30)
         # The runtime routes the WriteBack function to `lambda_handler` of its module: put the probe there.
         handler = load_handler("functions/write_back")
@@ -213,7 +225,8 @@ def run(
         probe = _WriteBackProbe(original)
         sys.modules[original.__module__].lambda_handler = probe  # type: ignore[attr-defined]
         vendors = Vendors.sandbox(RemoteSandbox(base_url), SandboxSeed.model_validate(seed))  # type: ignore[arg-type]
-        tracemalloc.start()
+        if trace_memory:
+            tracemalloc.start()
         began = time.monotonic()
         with LocalRuntime(routes_file=routes_file, vendors=vendors, time_scale=0.0) as runtime:
             headers = github_headers(runtime.webhook_secret, PAYLOAD, "workflow_run", str(uuid.uuid4()))
@@ -231,7 +244,8 @@ def run(
             wall = time.monotonic() - began
             events = _history_events(sfn, runtime.execution_arn(job_id))
             failures = _target_failures(runtime, job_id)
-        tracemalloc.stop()
+        if trace_memory:
+            tracemalloc.stop()
         state = requests.get(f"{base_url}/_sandbox/state", timeout=120).json()
         throttle = requests.get(f"{base_url}/_sandbox/throttle", timeout=60).json()[vendor]
     finally:
@@ -259,6 +273,7 @@ def run(
         "window": window,
         "sustained": sustained,
         "peak": peak,
+        "per_window": account["per_window"],
         "events": events,
         "failures": failures,
         "size": size,
@@ -268,6 +283,7 @@ def run(
         "calls": calls,
         "minimum": _minimum_calls(size, behaviour, vendor, tm_batch),
         "by_endpoint": {name: e["calls"] for name, e in endpoints.items()},
+        "phases": state["request_times"].get(vendor, {}),
         "peak_mb": probe.peak / 2**20,
         "invocations": probe.invocations,
         "throttled": account["throttled"],
@@ -284,12 +300,29 @@ def main() -> int:
     parser.add_argument("--in-flight", type=int, default=4, help="WRITE_BACK_IN_FLIGHT")
     parser.add_argument("--tm-batch", type=int, default=100, help="Testsigma TM cases per status update call")
     parser.add_argument("--behaviour", type=json.loads, default={}, help="sandbox knobs, as a JSON object")
+    parser.add_argument("--throttle", type=json.loads, default={}, help="sandbox throttle knobs of the vendor (JSON)")
+    parser.add_argument("--timeline", action="store_true", help="print the calls the vendor accepted per window")
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="trace the write-back's peak memory (tracemalloc slows its own work some 3.5 times: rates are then lower)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for vendor in args.vendors:
             for size in args.sizes:
-                r = run(size, Path(tmp), vendor, args.time_scale, args.in_flight, args.tm_batch, args.behaviour)
-                variant = args.behaviour or "documented behaviour"
+                r = run(
+                    size,
+                    Path(tmp),
+                    vendor,
+                    args.time_scale,
+                    args.in_flight,
+                    args.tm_batch,
+                    args.behaviour,
+                    args.throttle,
+                    args.memory,
+                )
+                variant = {**args.behaviour, **args.throttle} or "documented behaviour"
                 real = 60 / r["window"]  # windows per real minute at the vendor's own scale
                 scale = args.time_scale if vendor == "browserstack_tm" else 1.0
                 per_minute, limit_per_minute = r["sustained"] * real / scale, r["limit"] * real / scale
@@ -305,8 +338,16 @@ def main() -> int:
                     f"against {limit_per_minute:.0f}); peak window {r['peak']}; throttled: {r['throttled']}"
                 )
                 print(f"   history events: {r['events']:,} of {HISTORY_LIMIT:,}; invocations: {r['invocations']}")
-                print(f"   peak memory of the write-back: {r['peak_mb']:.1f} MiB")
+                if args.memory:
+                    print(f"   peak memory of the write-back: {r['peak_mb']:.1f} MiB")
                 print(f"   wall time: write-back {r['write_back_s']:.1f} s, whole job {r['wall_s']:.1f} s", flush=True)
+                if args.timeline:
+                    start = min(first for first, _ in r["phases"].values())
+                    for name, (first, last) in r["phases"].items():
+                        print(f"   {name}: {first - start:.1f}-{last - start:.1f} s")
+                    counts = dict(r["per_window"])
+                    span = range(min(counts), max(counts) + 1) if counts else range(0)
+                    print("   accepted per window:", " ".join(str(counts.get(i, 0)) for i in span), flush=True)
     return 0
 
 

@@ -3,8 +3,10 @@ process of a vendor account together; a throttle seen by one holds everybody bac
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
+import math
 import random
 import threading
 import time
@@ -15,16 +17,24 @@ import boto3
 import pytest
 import requests
 from botocore.exceptions import ClientError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from moto import mock_aws
 from requests.adapters import BaseAdapter
 
 from testrelay.aws import rate_budget
 from testrelay.aws.rate_budget import SharedBudget, account_hash
 from testrelay.errors import ConfigurationError, VendorThrottled
+from testrelay.relay import services
+from testrelay.settings import Settings
 from testrelay.sync.rate_limit import Announced, RateLimited, RateSpec, announced_by, reset_seconds
 from testrelay.vendors.http import RetryPolicy, VendorSession
 from testrelay.vendors.testsigma_tm import is_tm_throttle
 from testrelay_local.atomic_dynamodb import atomic_items
+from testrelay_local.sandbox import SandboxSeed
+from testrelay_local.sandbox.messages import Request
+from testrelay_local.sandbox.testsigma_tm import TestsigmaTmApi as TmSandbox
+from testrelay_local.sandbox.throttle import Throttle, ThrottleSettings
 
 TABLE = "ledger"
 BS = RateSpec(300, 60.0, 0.95)
@@ -309,3 +319,93 @@ def test_testsigma_tm_is_paced_by_its_headers_and_its_500_is_a_throttle(table: A
     assert http.sent[1] >= float(reset) - 1e-6
     # the throttle (HTTP 500) is waited out until the reset it announced, then the call goes through
     assert http.sent[2] >= float(reset) + 1.0 - 1e-6
+
+
+# --- how close to the limit the pace may go --------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    limit=st.integers(2, 400),
+    period=st.sampled_from([1.0, 3.0, 60.0]),
+    pace=st.floats(0.5, 0.99),
+    offset=st.floats(0, 1),
+    seed=st.integers(0, 2**16),
+)
+def test_slots_late_by_less_than_the_margin_never_exceed_the_limit_in_any_window(
+    limit: int, period: float, pace: float, offset: float, seed: int
+) -> None:
+    # Given slots one interval apart, each call landing anywhere within the pace's whole margin after
+    # its slot (the lateness the budget allows plus as much again of jitter)
+    spec = RateSpec(limit, period, pace)
+    draw = random.Random(seed)
+    margin = 2 * spec.max_lateness() * 0.999
+    arrivals = sorted(
+        offset * period + index * spec.interval + draw.uniform(0, margin) for index in range(3 * limit + 2)
+    )
+    # Then no window of the period, sliding or aligned on the clock, holds more than the limit
+    assert _max_in_window(arrivals, period) <= limit
+    fixed = collections.Counter(math.floor(moment / period) for moment in arrivals)
+    assert max(fixed.values()) <= limit
+
+
+def test_testsigma_tm_is_paced_at_least_at_nine_tenths_of_its_limit_by_default() -> None:
+    spec = services.rate_spec("testsigma-tm", Settings())
+    assert spec.limit * spec.pace / spec.period >= 0.9 * spec.limit
+    assert spec.fills_window()
+    # room left for a late slot, and as much again for jitter on the way
+    assert spec.max_lateness() >= 0.02
+
+
+@pytest.mark.parametrize("counting", ["fixed", "sliding"])
+@pytest.mark.parametrize("reset_format", ["epoch_seconds", "epoch_millis", "delta_seconds"])
+def test_testsigma_tm_at_its_default_pace_fills_the_budget_without_a_throttle_however_it_counts(
+    table: Any, counting: str, reset_format: str
+) -> None:
+    # Given the sandbox's throttle at Testsigma TM's reported 10 per second, counting one of the ways
+    # the documents leave open and announcing limit/remaining/reset in one of the reset forms; its
+    # windows not aligned on the first call
+    clock = FakeClock(1_800_000_000.37)
+    arrived = [clock()]
+    throttle = Throttle(clock=lambda: arrived[0])
+    throttle.configure(ThrottleSettings(vendors={"testsigma_tm": {"counting": counting, "reset_format": reset_format}}))
+    api = TmSandbox(SandboxSeed.demo(), clock=lambda: arrived[0])
+    spec = services.rate_spec("testsigma-tm", Settings())
+    budget = SharedBudget(TABLE, "testsigma-tm", "acct", spec, clock=clock, sleep=clock.sleep)
+    read = announced_by("x-tms-api-", clock=clock)
+    request = Request("PUT", "/projects/p/test_runs/r/test_cases", headers={"authorization": "Bearer key"})
+    draw = random.Random(counting + reset_format)
+    arrivals, throttled = [], 0
+    # When 400 calls go out at the budget's slots, each sent up to the lateness it allows and arriving
+    # up to as much again later, every answer's headers read back into the budget
+    for _ in range(400):
+        budget.acquire()
+        clock.sleep(draw.uniform(0, spec.max_lateness()))
+        arrived[0] = max(arrived[0], clock() + draw.uniform(0, spec.max_lateness()))
+        refused, headers = throttle.admit(api, request)
+        throttled += refused is not None
+        arrivals.append(arrived[0])
+        announced = read(headers)
+        if announced is not None:
+            budget.observe(announced)
+    # Then the vendor throttles none of them, and they keep at least 90 % of its limit from first to last
+    assert throttled == 0
+    assert (len(arrivals) - 1) / (arrivals[-1] - arrivals[0]) >= 0.9 * spec.limit
+    assert budget.dropped == 0
+
+
+def test_a_spent_quota_longer_than_a_window_holds_the_budget_even_at_a_pace_that_fills_windows(table: Any) -> None:
+    clock = FakeClock()
+    spec = RateSpec(10, 1.0, 0.95)
+    budget = SharedBudget(TABLE, "testsigma-tm", "acct", spec, clock=clock, sleep=clock.sleep)
+    budget.acquire()
+    # "0 remaining" until the window ends: what our own pace does at the top of a window, no pause
+    budget.observe(Announced(10, 0, 0.9))
+    before = clock()
+    budget.acquire()
+    assert clock() - before <= spec.interval + 1e-6
+    # "0 remaining" for the next 30 s: somebody else spent a longer quota; everybody waits for it
+    budget.observe(Announced(10, 0, 30.0))
+    before = clock()
+    budget.acquire()
+    assert clock() - before >= 30.0 - 1e-6

@@ -78,7 +78,7 @@ class Settings:
     browserstack_tm_throttle_wait_seconds: float = _bounded(60.0, ge=0)
     testsigma_tm_rate_limit: int = _bounded(10, ge=1)
     testsigma_tm_rate_period_seconds: float = _bounded(1.0, gt=0)
-    testsigma_tm_rate_pace: float = _bounded(0.8, gt=0, le=1)
+    testsigma_tm_rate_pace: float = _bounded(0.95, gt=0, le=1)
 
     def require(self, name: str) -> str:
         value = getattr(self, name)

@@ -138,6 +138,7 @@ class SandboxApp:
                 "run_durations": self._durations.snapshot(),
                 **{name: vendor.snapshot() for name, vendor in self._vendors.items()},
                 "requests": self._counters.snapshot(),
+                "request_times": self._counters.times(),
                 "faults": self._faults.snapshot(),
                 "throttle": self._throttle.snapshot(),
                 "config": self.behaviour.model_dump(),

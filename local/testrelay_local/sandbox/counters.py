@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +13,9 @@ class _EndpointCount:
     calls: int = 0
     responses: Counter[int] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
+    first: float | None = None
+    last: float = 0.0
+    """Epoch seconds of the first and last arrival: when each phase of a write-back ran."""
 
 
 class RequestCounters:
@@ -23,6 +27,8 @@ class RequestCounters:
     def record(self, vendor: str, endpoint: str, status: int, fault: str | None) -> None:
         count = self._counts.setdefault(vendor, {}).setdefault(endpoint, _EndpointCount())
         count.calls += 1
+        count.last = time.time()
+        count.first = count.last if count.first is None else count.first
         count.responses[status] += 1
         if fault:
             count.faults[fault] += 1
@@ -38,5 +44,12 @@ class RequestCounters:
                 }
                 for endpoint, count in endpoints.items()
             }
+            for vendor, endpoints in self._counts.items()
+        }
+
+    def times(self) -> dict[str, dict[str, list[float | None]]]:
+        """Per vendor and endpoint: [first, last] arrival (epoch seconds)."""
+        return {
+            vendor: {endpoint: [count.first, count.last] for endpoint, count in endpoints.items()}
             for vendor, endpoints in self._counts.items()
         }

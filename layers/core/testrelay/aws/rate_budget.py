@@ -222,7 +222,7 @@ class SharedBudget:
         if announced.limit is not None and 0 < announced.limit < self._spec.limit:
             with self._lock:
                 self._spec = RateSpec(announced.limit, self._spec.period, self._spec.pace)
-        if announced.remaining is not None and announced.remaining <= 0 and announced.reset_in is not None:
+        if self._spec.spent_elsewhere(announced) and announced.reset_in is not None:
             self.hold_off(announced.reset_in)
 
     # -- internals (under the lock) ----------------------------------------------------------------

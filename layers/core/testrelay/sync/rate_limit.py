@@ -29,6 +29,10 @@ class RateLimited(Exception):
         self.wait = wait
 
 
+RESET_ROUNDING = 1.0
+"""How much later than the true moment a reset header may name (whole epoch seconds, rounded up)."""
+
+
 @dataclass(frozen=True)
 class RateSpec:
     """A vendor's limit: `limit` requests per `period` seconds, paced at `pace` of it."""
@@ -45,11 +49,26 @@ class RateSpec:
         """How late a reserved slot may still be used without any window of `period` seconds seeing
         more than `limit` calls (half of the theoretical margin; the other half is left for jitter).
 
-        Calls sent at slots `interval` apart, each at most `d` late, put at most (period + d) / interval
-        + 1 calls in any window of `period`: that stays <= limit while d <= period * ((limit - 1) /
-        (limit * pace) - 1)."""
-        margin = self.period * ((self.limit - 1) / (self.limit * self.pace) - 1)
+        Calls sent at slots `interval` apart, each at most `d` late, land in a window of `period` only
+        if their slots lie in a span of `period + d`, which holds at most floor((period + d) / interval)
+        + 1 slots: that stays <= limit while period + d < limit * interval, i.e. d < period * (1 / pace
+        - 1). Fixed windows (aligned on the clock or on a first call) and sliding ones alike."""
+        margin = self.period * (1 / self.pace - 1)
         return max(0.0, margin / 2)
+
+    def fills_window(self) -> bool:
+        """Whether this pace alone brings some windows to the limit (more than `limit - 1` calls a
+        window): a vendor's "0 remaining" at the top of such a window is then our own doing."""
+        return self.limit * self.pace > self.limit - 1
+
+    def spent_elsewhere(self, announced: Announced) -> bool:
+        """Whether an announced "0 remaining" calls for a pause until its reset: our pace cannot
+        explain it (it never fills a window), or the reset lies beyond one window (a longer quota, a
+        lockout; RESET_ROUNDING allows for a reset given in whole epoch seconds). A window our own
+        pace filled needs none: the next slot is already after the reset of the window it is in."""
+        if announced.remaining is None or announced.remaining > 0 or announced.reset_in is None:
+            return False
+        return not self.fills_window() or announced.reset_in > self.period + RESET_ROUNDING
 
 
 @dataclass(frozen=True)
@@ -116,7 +135,7 @@ class RateLimiter:
     def observe(self, announced: Announced) -> None:
         if announced.limit is not None and 0 < announced.limit < self.limit:
             self.limit = announced.limit
-        if announced.remaining is not None and announced.remaining <= 0 and announced.reset_in is not None:
+        if RateSpec(self.limit, self.period, self.pace).spent_elsewhere(announced) and announced.reset_in is not None:
             self.hold_off(announced.reset_in)
 
 

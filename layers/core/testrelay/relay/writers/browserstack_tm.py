@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from itertools import islice
 from typing import Any
 
@@ -43,6 +44,7 @@ from testrelay.relay.writers.common import (
     write_batch,
     write_pipelined,
 )
+from testrelay.settings import get_settings
 from testrelay.sync.batching import StoredPlan, batches
 from testrelay.sync.matching import TargetCase, custom_field_values, label_names
 from testrelay.vendors.browserstack_tm import BrowserStackTmClient, BulkResultsUnsupported, TooManyCases
@@ -168,19 +170,60 @@ class _Writer:
         """Adds the cases the create call could not carry; False when the budget ran out first."""
         size = self._cases_per_call()
         while True:
-            queued = int(self.checkpoint.record.get("cases_queued", 0))
             try:
-                for chunk in batches(plan.read_from(self.bucket, queued), size):
-                    if budget.spent():
-                        return False
-                    cases = [entry["case"] for entry in chunk]
-                    self.client.add_cases(self.target.project_id, run_id, cases, self.target.configurations)
-                    queued += len(cases)
-                    self.checkpoint.save(cases_queued=queued)
-                return True
+                return self._queue_from(plan, run_id, budget, size)
             except TooManyCases as exc:
                 # Refused before anything changed: resend the same cases in smaller calls.
                 size = self._narrow("cases_per_call", size, exc)
+
+    def _queue_from(self, plan: StoredPlan, run_id: str, budget: Budget, size: int) -> bool:
+        """Sends the additions from `cases_queued` on with up to `write_back_in_flight` on their way (a
+        single sender would wait out each call's round trip while the budget idles); `cases_queued`
+        advances only over a run of confirmed calls. Adding a case the run holds has no effect, so
+        what was in flight past it when a call failed or the budget ran out is simply sent again."""
+        checkpoint, target = self.checkpoint, self.target
+        queued = int(checkpoint.record.get("cases_queued", 0))
+        confirmed: dict[int, int] = {}
+        """start -> end of each call confirmed beyond `queued`."""
+        unsettled: dict[Future[str], tuple[int, int]] = {}
+        errors: list[BaseException] = []
+        completed = True
+
+        def settle(done: set[Future[str]]) -> None:
+            nonlocal queued
+            for future in done:
+                start, end = unsettled.pop(future)
+                error = future.exception()
+                if error is None:
+                    confirmed[start] = end
+                else:
+                    errors.append(error)
+            before = queued
+            while queued in confirmed:
+                queued = confirmed.pop(queued)
+            if queued > before:
+                checkpoint.save(cases_queued=queued)
+
+        width = max(1, get_settings().write_back_in_flight)
+        position = queued
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix=f"cases-{target.name}") as pool:
+            for chunk in batches(plan.read_from(self.bucket, queued), size):
+                if errors:
+                    break
+                if budget.spent():
+                    completed = False
+                    break
+                cases = [entry["case"] for entry in chunk]
+                sent = pool.submit(self.client.add_cases, target.project_id, run_id, cases, target.configurations)
+                unsettled[sent] = (position, position + len(cases))
+                position += len(cases)
+                if len(unsettled) >= width:
+                    settle(wait(unsettled, return_when=FIRST_COMPLETED).done)
+            while unsettled:
+                settle(wait(unsettled, return_when=FIRST_COMPLETED).done)
+        if errors:
+            raise errors[0]
+        return completed
 
     def ready(self, plan: StoredPlan, run_id: str, budget: Budget) -> bool:
         """Whether the asynchronous additions have landed: the run's case count reaches the plan's."""
