@@ -285,9 +285,9 @@ def run_phase(mode: str, args: argparse.Namespace, directory: Path) -> Phase:
         runtime.sandbox.set_run_durations({DEMO_PLAN_ID: distribution})
         runtime.sandbox.set_faults(latency_ms=args.vendor_latency_ms)
         reset_process_caches()  # the relay's clients are made again, from a session that counts
-        events = clients.session().events
-        events.register("before-call", meters.on_call)
-        events.register("before-parameter-build.dynamodb", meters.on_dynamodb_params)
+        relay_session = clients.session()
+        relay_session.register("before-call", meters.on_call)
+        relay_session.register("before-parameter-build.dynamodb", meters.on_dynamodb_params)
         _post_webhooks(runtime, args.warmup, spread_seconds=3600)
         _wait_for_executions(runtime, args.warmup)
         seen = set(_wait_for_executions(runtime, args.warmup))
