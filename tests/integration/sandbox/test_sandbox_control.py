@@ -78,6 +78,7 @@ def test_state_over_http_is_what_state_returns(sandbox: Sandbox, control: Api, t
         "requests",
         "faults",
         "throttle",
+        "request_times",
         "config",
     }
 
