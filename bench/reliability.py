@@ -477,10 +477,11 @@ def r3_killed_worker(bench: Bench, cases: int = 200, k: int = 3, error: str = "L
     }
     batches = {"bs": -(-once["bs"] // 20), "tm": -(-once["tm"] // 20), "overrides": -(-once["overrides"] // 5)}
     read_backs = calls(runtime, "browserstack_tm", BS_LIST_RESULTS) + calls(runtime, "testsigma_tm", TM_LIST_CASES)
-    resumed: dict[str, int | None] = {target: next(iter(after.get(target, [])), None) for target in died_at}
-    # Batches complete in any order with several in flight, and `written` is saved at most once a second:
-    # the retry resumes at or before the batch it died on and confirms that batch again (found applied:
-    # sends = batches), never past it.
+    # Batches complete in any order with several in flight, so the retry's starting point is the lowest
+    # position it confirms, not the first; `written` is saved at most once a second: the retry resumes at
+    # or before the batch it died on and confirms that batch again (found applied: sends = batches),
+    # never past it.
+    resumed: dict[str, int | None] = {target: min(after.get(target, []), default=None) for target in died_at}
     found_again = all(died_at[t] in after.get(t, []) and (resumed[t] or 0) <= died_at[t] for t in died_at)
     ok = (
         status == "SUCCEEDED"
