@@ -112,9 +112,10 @@ class TestsigmaPlan(_Strict):
 
 
 class Polling(_Strict):
-    # predictive: the first look when the plan's recent runs say it may have finished, then looks
-    # `max_lag_share` of the elapsed time apart; backoff (also what predictive does for a plan without
-    # history): `first_wait_seconds`, times `backoff_rate` each look, to `max_wait_seconds`.
+    # predictive: the first look at (1 + `max_lag_share`) x the shortest duration the plan's recent runs
+    # make plausible (relay/polling.py), then looks `max_lag_share` of the elapsed time apart; backoff
+    # (also what predictive does for a plan without history): `first_wait_seconds`, times
+    # `backoff_rate` each look, to `max_wait_seconds`.
     mode: Literal["predictive", "backoff"] = "predictive"
     max_lag_share: float = Field(default=0.1, ge=0.01, le=1.0)
     first_wait_seconds: int = Field(default=30, ge=0, le=3600)
