@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+
 import pytest
 from pydantic import ValidationError
 
+from testrelay.errors import VendorUnavailable
 from testrelay.models.execution import CaseResult, CaseStatus, RunCounts
 from testrelay.models.routes import TestsigmaOverrideTarget as OverrideTarget
 from testrelay.relay.report import summarise
@@ -86,6 +90,43 @@ def test_iterations_and_machines_merge_into_one_worst_status_and_unmatched_are_l
     }
     assert entries["uuid-2"]["description"] == "[TC-2] cart: SUCCESS on Chrome; [TC-2] cart: ABORTED on Firefox"
     assert (merged.unmatched, merged.unmatched_cases) == (1, ["3 no id at all: FAILURE"])
+
+
+def test_the_results_are_read_while_the_case_list_is_fetched_and_merge_as_they_would_in_order() -> None:
+    """The case list takes minutes at a vendor's pace: the results are parsed meanwhile, not after it."""
+    matching = CaseMatching.model_validate({"case_map": {1: "uuid-3"}, "match_by": ["case_map", "id_token"]})
+    results_read = threading.Event()
+    seen_before_catalog: list[bool] = []
+
+    def load() -> CaseCatalog:
+        seen_before_catalog.append(results_read.wait(timeout=30))
+        return CaseCatalog.build(CATALOG, matching.match_by, matching.match_field)
+
+    def results() -> Iterator[CaseResult]:
+        yield _result(1, "mapped, needs no list")
+        yield _result(2, "[TC-1] login", "FAILURE")
+        yield _result(4, "no id at all")
+        yield _result(2, "[TC-1] login", "SUCCESS", iteration=2)
+        yield _result(1, "mapped again", "FAILURE")
+        results_read.set()
+
+    merged = merge_results(results(), CaseMatcher(matching, load), relay_status)
+    assert seen_before_catalog == [True]
+    assert [(e["case"], e["status"], e["description"]) for e in merged.entries()] == [
+        ("uuid-1", "failed", "[TC-1] login: FAILURE; [TC-1] login [iteration 2]: SUCCESS"),
+        ("uuid-3", "failed", "mapped, needs no list: SUCCESS; mapped again: FAILURE"),
+    ]
+    assert merged.unmatched_cases == ["4 no id at all: SUCCESS"]
+
+
+def test_a_case_list_that_fails_fails_the_merge() -> None:
+    matching = CaseMatching.model_validate({"match_by": ["id_token"]})
+
+    def load() -> CaseCatalog:
+        raise VendorUnavailable("browserstack-tm", "503 on page 2")
+
+    with pytest.raises(VendorUnavailable, match="page 2"):
+        merge_results([_result(1, "[TC-1] login")], CaseMatcher(matching, load), relay_status)
 
 
 def test_status_defaults_and_overrides() -> None:

@@ -78,7 +78,9 @@ class Settings:
     browserstack_tm_throttle_wait_seconds: float = _bounded(60.0, ge=0)
     testsigma_tm_rate_limit: int = _bounded(10, ge=1)
     testsigma_tm_rate_period_seconds: float = _bounded(1.0, gt=0)
-    testsigma_tm_rate_pace: float = _bounded(0.95, gt=0, le=1)
+    # 0.93, not 0.95: at 0.95 the 26 ms a slot's arrival may jitter was exceeded on a loaded host
+    # (2 throttles in 2,003 calls); 0.93 leaves 38 ms and still uses over 90 % of the limit.
+    testsigma_tm_rate_pace: float = _bounded(0.93, gt=0, le=1)
 
     def require(self, name: str) -> str:
         value = getattr(self, name)

@@ -181,6 +181,42 @@ def test_bs_paging_that_does_not_advance_stops(sandbox: Sandbox, monkeypatch: py
         list(client.list_cases(DEMO_BS_PROJECT_ID))
 
 
+def test_bs_case_list_read_pages_ahead_is_the_whole_list_in_order_each_page_once(sandbox: Sandbox) -> None:
+    # Given a project of four pages of 300 and a bit
+    seed = SandboxSeed.demo()
+    project = seed.bs_projects[DEMO_BS_PROJECT_ID]
+    extra = [BsCaseSeed(identifier=f"TC-{5000 + n}", title=f"case {n}") for n in range(1000)]
+    sandbox.load_seed(
+        seed.model_copy(
+            update={"bs_projects": {DEMO_BS_PROJECT_ID: project.model_copy(update={"cases": project.cases + extra})}}
+        )
+    )
+    client = _bs(sandbox)
+    one_by_one = [case["identifier"] for case in client.list_cases(DEMO_BS_PROJECT_ID)]
+    pages = _calls(sandbox, "/test-cases")
+    # When it is read with four pages on their way at once
+    ahead = [case["identifier"] for case in client.list_cases(DEMO_BS_PROJECT_ID, width=4)]
+    # Then it is the same list, in the same order, each page asked for once
+    assert ahead == one_by_one
+    assert len(ahead) == len(project.cases) + 1000
+    assert _calls(sandbox, "/test-cases") - pages == pages == 4
+
+
+def test_bs_case_list_read_ahead_goes_on_past_a_count_the_list_outgrew(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first page counted one page, the list grew meanwhile: info.next still leads to the rest.
+    pages = {1: (["TC-1"], 2, 1), 2: (["TC-2"], 3, 400), 3: (["TC-3"], None, 601)}
+
+    def request(method: str, path: str, params: dict[str, int], **_: object) -> dict[str, object]:
+        ids, following, count = pages[params["p"]]
+        return {"test_cases": [{"identifier": i} for i in ids], "info": {"next": following, "count": count}}
+
+    client = _bs(sandbox)
+    monkeypatch.setattr(client.http, "request", request)
+    assert [case["identifier"] for case in client.list_cases(DEMO_BS_PROJECT_ID, width=4)] == ["TC-1", "TC-2", "TC-3"]
+
+
 @pytest.mark.parametrize("spelling", ["enum", "both"])
 def test_overrides_outside_the_enum_are_refused_unless_the_variant_allows_them(sandbox: Sandbox, spelling: str) -> None:
     from tests.integration.sandbox.conftest import Api

@@ -7,7 +7,9 @@ invocation cuts exactly the same batches as the one it resumes, and the position
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,10 +17,13 @@ from pydantic import BaseModel, Field
 
 from testrelay.aws.results_store import put_part, read_part
 from testrelay.models.execution import STATUS_SEVERITY, CaseResult, CaseStatus
-from testrelay.sync.matching import CaseMatcher
+from testrelay.sync.matching import CaseMatcher, Lookup
 
 DESCRIPTION_LIMIT = 1000
 UNMATCHED_LISTED = 20
+# Results held (as look-ups, a few hundred bytes each) while the catalog is fetched, before waiting for it.
+HELD_LIMIT = 100_000
+PARALLEL_PUTS = 4
 
 
 class StoredPlan(BaseModel):
@@ -68,10 +73,10 @@ class MergedCases:
         if len(entry.description) < DESCRIPTION_LIMIT:
             entry.description = f"{entry.description}; {line}"[:DESCRIPTION_LIMIT]
 
-    def miss(self, result: CaseResult) -> None:
+    def miss(self, described: str) -> None:
         self.unmatched += 1
         if len(self.unmatched_cases) < UNMATCHED_LISTED:
-            self.unmatched_cases.append(f"{result.case_id} {result.label}")
+            self.unmatched_cases.append(described)
 
     def entries(self) -> Iterator[dict[str, Any]]:
         for case_id in sorted(self.cases):
@@ -87,16 +92,41 @@ class MergedCases:
 def merge_results(
     results: Iterable[CaseResult], matcher: CaseMatcher, status_of: Callable[[str], CaseStatus]
 ) -> MergedCases:
-    """Every result lands on each target case it matches; several results on one case: the worst wins."""
+    """Every result lands on each target case it matches; several results on one case: the worst wins.
+
+    The catalog is fetched (in the background) at the first result that needs it; until it is there the
+    results are read, parsed and held as their look-ups (HELD_LIMIT at most, then it is waited for),
+    so the catalog's pages and the reading of the results overlap. Held results are merged in their
+    order, so the plan is the same either way."""
     merged = MergedCases()
-    for result in results:
-        targets = matcher.match(result)
+    held: list[tuple[Lookup, CaseStatus, str, int]] = []
+
+    def apply(lookup: Lookup, status: CaseStatus, label: str, case_id: int) -> None:
+        targets = matcher.resolve(lookup)
         if not targets:
-            merged.miss(result)
-            continue
-        status = status_of(result.result)
-        for case_id in targets:
-            merged.add(case_id, status, result.label)
+            merged.miss(f"{case_id} {label}")
+            return
+        for target in targets:
+            merged.add(target, status, label)
+
+    def release() -> None:
+        for entry in held:
+            apply(*entry)
+        held.clear()
+
+    try:
+        for result in results:
+            entry = (matcher.lookup(result), status_of(result.result), result.label, result.case_id)
+            if not held and not (matcher.needs_catalog(entry[0]) and not matcher.catalog_loaded):
+                apply(*entry)
+                continue
+            matcher.load_in_background()
+            held.append(entry)
+            if len(held) >= HELD_LIMIT or matcher.catalog_loaded:
+                release()
+        release()
+    finally:
+        matcher.close()
     return merged
 
 
@@ -114,15 +144,23 @@ def store_plan(
     size = batch_size * max(1, part_size // batch_size)
     buffer: list[dict[str, Any]] = []
     parts = count = 0
-    for entry in entries:
-        buffer.append(entry)
-        count += 1
-        if len(buffer) == size:
-            put_part(bucket, prefix, parts, buffer)
-            parts, buffer = parts + 1, []
-    if buffer:
-        put_part(bucket, prefix, parts, buffer)
-        parts += 1
+    # The parts go up a few at once (no more held than that): put one after another they are a pause of
+    # the vendor calls, an S3 round trip each, between the case list and the run's creation.
+    with ThreadPoolExecutor(max_workers=PARALLEL_PUTS, thread_name_prefix="plan-part") as pool:
+        uploads: deque[Future[None]] = deque()
+        for entry in entries:
+            buffer.append(entry)
+            count += 1
+            if len(buffer) == size:
+                if len(uploads) >= PARALLEL_PUTS:
+                    uploads.popleft().result()
+                uploads.append(pool.submit(put_part, bucket, prefix, parts, buffer))
+                parts, buffer = parts + 1, []
+        if buffer:
+            uploads.append(pool.submit(put_part, bucket, prefix, parts, buffer))
+            parts += 1
+        for upload in uploads:
+            upload.result()
     return StoredPlan(
         prefix=prefix,
         parts=parts,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -145,22 +146,42 @@ class CaseCatalog:
         return catalog
 
 
+Lookup = tuple[tuple[MatchMode, tuple[str, ...]], ...]
+"""What a result is looked up by, mode by mode in `match_by` order: `case_map` carries the ids it maps
+to (no catalog needed), the other modes the keys they look for in the catalog."""
+
+
 class CaseMatcher:
     def __init__(self, config: CaseMatching, load_catalog: Callable[[], CaseCatalog]) -> None:
         self.config = config
         self._pattern = re.compile(config.id_pattern)
         self._load_catalog = load_catalog
         self._catalog: CaseCatalog | None = None
+        self._loading: Future[CaseCatalog] | None = None
+        self._pool: ThreadPoolExecutor | None = None
 
     @property
     def catalog(self) -> CaseCatalog:
         if self._catalog is None:
-            self._catalog = self._load_catalog()
+            self._catalog = self._loading.result() if self._loading is not None else self._load_catalog()
         return self._catalog
 
     @property
     def catalog_loaded(self) -> bool:
-        return self._catalog is not None
+        return self._catalog is not None or (self._loading is not None and self._loading.done())
+
+    def load_in_background(self) -> None:
+        """Starts fetching the catalog on a thread of its own (once), so what does not need it (reading
+        and parsing the results) goes on meanwhile; `catalog` then waits for it."""
+        if self._catalog is None and self._loading is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog")
+            self._loading = self._pool.submit(self._load_catalog)
+
+    def close(self) -> None:
+        """Waits for a background fetch, so none outlives the write-back that asked for it."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def tokens(self, name: str) -> list[str]:
         found = [m.group(1) if self._pattern.groups else m.group(0) for m in self._pattern.finditer(name)]
@@ -168,24 +189,49 @@ class CaseMatcher:
 
     def match(self, result: CaseResult) -> list[str]:
         """The target case ids of a result, in a stable order; empty when unmatched."""
+        return self.resolve(self.lookup(result))
+
+    def lookup(self, result: CaseResult) -> Lookup:
+        """What `resolve` needs of the result, taken without the catalog."""
+        found: list[tuple[MatchMode, tuple[str, ...]]] = []
         for mode in self.config.match_by:
-            found = self._by(mode, result)
+            if mode == "case_map":
+                keys = tuple(self.config.mapped_ids(result.case_id)) if result.case_id else ()
+            elif mode == "id_token":
+                keys = tuple(dict.fromkeys([*self.tokens(result.name), *(result.ids or ())]))
+            elif mode == "field":
+                keys = tuple(result.ids) if result.ids else (str(result.case_id),)
+            else:
+                keys = (result.name,)
+            found.append((mode, keys))
+            if mode == "case_map" and keys:
+                break
+        return tuple(found)
+
+    @staticmethod
+    def needs_catalog(lookup: Lookup) -> bool:
+        """Whether resolving it reads the catalog (a mode before that may already have matched)."""
+        for mode, keys in lookup:
+            if keys:
+                return mode != "case_map"
+        return False
+
+    def resolve(self, lookup: Lookup) -> list[str]:
+        for mode, keys in lookup:
+            found = self._by(mode, keys)
             if found:
                 return list(dict.fromkeys(found))
         return []
 
-    def _by(self, mode: MatchMode, result: CaseResult) -> list[str]:
+    def _by(self, mode: MatchMode, keys: tuple[str, ...]) -> list[str]:
+        if not keys:
+            return []
         if mode == "case_map":
-            return self.config.mapped_ids(result.case_id) if result.case_id else []
+            return list(keys)
         if mode == "id_token":
-            tokens = list(dict.fromkeys([*self.tokens(result.name), *(result.ids or ())]))
-            if not tokens:
-                return []
             by_key = self.catalog.by_key
-            return [by_key[token] for token in tokens if token in by_key]
+            return [by_key[token] for token in keys if token in by_key]
         if mode == "field":
-            if result.ids:
-                by_field = self.catalog.by_field
-                return [case for value in result.ids for case in by_field.get(value, [])]
-            return self.catalog.by_field.get(str(result.case_id), [])
-        return self.catalog.by_title.get(result.name, [])
+            by_field = self.catalog.by_field
+            return [case for value in keys for case in by_field.get(value, [])]
+        return self.catalog.by_title.get(keys[0], [])

@@ -65,7 +65,7 @@ def target_case(case: Mapping[str, Any]) -> TargetCase:
 
 
 def _catalog(client: BrowserStackTmClient, project_id: str) -> Iterator[TargetCase]:
-    for case in client.list_cases(project_id):
+    for case in client.list_cases(project_id, width=get_settings().write_back_in_flight):
         yield target_case(case)
 
 
