@@ -217,6 +217,27 @@ def test_bs_case_list_read_ahead_goes_on_past_a_count_the_list_outgrew(
     assert [case["identifier"] for case in client.list_cases(DEMO_BS_PROJECT_ID, width=4)] == ["TC-1", "TC-2", "TC-3"]
 
 
+def test_bs_case_list_read_ahead_stops_at_the_last_page_whatever_the_count_claims(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a list of two pages whose count claims a million cases
+    asked: list[int] = []
+
+    def request(method: str, path: str, params: dict[str, int], **_: object) -> dict[str, object]:
+        asked.append(params["p"])
+        following = 2 if params["p"] == 1 else None
+        ids = [f"TC-{params['p']}"] if params["p"] <= 2 else []
+        return {"test_cases": [{"identifier": i} for i in ids], "info": {"next": following, "count": 1_000_000}}
+
+    client = _bs(sandbox)
+    monkeypatch.setattr(client.http, "request", request)
+    # When it is read four pages ahead
+    cases = [case["identifier"] for case in client.list_cases(DEMO_BS_PROJECT_ID, width=4)]
+    # Then it is the two pages' cases, and no more than the pages in flight were asked past the last
+    assert cases == ["TC-1", "TC-2"]
+    assert len(asked) <= 1 + 4
+
+
 @pytest.mark.parametrize("spelling", ["enum", "both"])
 def test_overrides_outside_the_enum_are_refused_unless_the_variant_allows_them(sandbox: Sandbox, spelling: str) -> None:
     from tests.integration.sandbox.conftest import Api

@@ -77,6 +77,11 @@ class BrowserStackTmClient:
                 while ahead:
                     items, following, _ = ahead.popleft().result()
                     yield from items
+                    if following is None:
+                        # A count larger than the list (or absurd) must not cost a call per page it claims.
+                        for pending in ahead:
+                            pending.cancel()
+                        break
                     for n in islice(numbers, 1):
                         ahead.append(pool.submit(self._page, path, key, n, page_size))
         while following is not None:
