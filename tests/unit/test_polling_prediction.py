@@ -199,7 +199,8 @@ def test_for_any_history_the_lag_and_the_looks_are_bounded(history: list[float],
     if duration >= window / (1 + share):
         assert seen - duration <= max(share * duration, MIN_LOOK_INTERVAL_SECONDS) + 1
     else:
-        assert seen == math.ceil(max(window, MIN_LOOK_INTERVAL_SECONDS))
+        # (to the second: 450 s x 1.1 is 495.00000000000006 in floating point)
+        assert abs(seen - max(window, MIN_LOOK_INTERVAL_SECONDS)) <= 1
     # And a run of the history's median duration is seen within the looks budget
     assert _looks_until_seen(polling, window, statistics.median(history))[0] <= LOOKS_BUDGET
     # And no run busy-polls: at most a rung per factor (1 + share), a floor step per 10 s, a ceiling step per hour
