@@ -3,13 +3,16 @@
 A report of `--cases` test cases (default 100,000, about 18 MB: suites of 100 cases, one in 20 failing
 with a message and a stack trace, one in 10 skipped, one in 4 declaring a `test_case_id` property, one
 in 50 with `<system-out>`) is written to a temporary file, then read
-- by `testrelay.junit.parse_report` (every CaseResult made and consumed, as the JUnit handler does);
+- by `testrelay.junit.parse_report` (every case's JunitCase made and consumed, as the report intake does
+  when it counts a report's cases), and again with each case's stored form made (`JunitCase.stored()`, the
+  JSON-ready dict collection writes to S3 for every case);
 - by a bare `xml.etree.ElementTree.iterparse` pass (start and end events, each element cleared once
   read: the least any streaming stdlib reader does, the limit for pure Python);
 - by trcli's `JunitParser.parse_file` (trcli 1.15.3, a bench-only dependency from bench/requirements.txt
   in its own venv, .venv-bench: `make bench-venv`, or made by this script when missing).
 Each is timed in CPU seconds of its process (`time.process_time`: on a shared machine wall time
-measures the neighbours), best of `--repeat`; the relay's streaming memory is the peak traced allocation while it
+measures the neighbours), best of `--repeat`, the relay's and iterparse's passes taking turns so that a
+neighbour's burst weighs on both alike; the relay's streaming memory is the peak traced allocation while it
 parses (tracemalloc, a separate pass so tracing does not slow the timed ones).
 
 Run: .venv/bin/python bench/junit_parse.py [--cases 100000] [--repeat 3] [--no-trcli]
@@ -65,6 +68,11 @@ def relay_pass(path: Path) -> int:
         return sum(1 for _ in parse_report(stream))
 
 
+def relay_stored_pass(path: Path) -> int:
+    with path.open("rb") as stream:
+        return sum(1 for case in parse_report(stream) if case.stored())
+
+
 def iterparse_pass(path: Path) -> int:
     count = 0
     # The report is the one this script wrote.
@@ -75,13 +83,15 @@ def iterparse_pass(path: Path) -> int:
     return count
 
 
-def best_of(repeat: int, work: Callable[[], int]) -> tuple[float, int]:
-    best, result = float("inf"), 0
+def best_of(repeat: int, *passes: Callable[[], int]) -> list[tuple[float, int]]:
+    """Each pass's best CPU time and result over `repeat` rounds, the passes run in turn within a round."""
+    best = [(float("inf"), 0) for _ in passes]
     for _ in range(repeat):
-        began = time.process_time()
-        result = work()
-        best = min(best, time.process_time() - began)
-    return best, result
+        for index, work in enumerate(passes):
+            began = time.process_time()
+            result = work()
+            best[index] = (min(best[index][0], time.process_time() - began), result)
+    return best
 
 
 def bench_python() -> Path | None:
@@ -133,12 +143,14 @@ def main() -> int:
         path = Path(directory) / "report.xml"
         write_report(path, args.cases)
         size = path.stat().st_size / 2**20
-        relay, relay_cases = best_of(args.repeat, lambda: relay_pass(path))
-        bare, bare_cases = best_of(args.repeat, lambda: iterparse_pass(path))
+        (relay, relay_cases), (stored, _), (bare, bare_cases) = best_of(
+            args.repeat, lambda: relay_pass(path), lambda: relay_stored_pass(path), lambda: iterparse_pass(path)
+        )
         trcli = None if args.no_trcli else trcli_pass(path, args.repeat)
         peak = streaming_peak(path)
     print(f"report: {args.cases:,} cases, {size:.1f} MiB; best of {args.repeat}")
     print(f"  relay parse_report      {relay:7.3f} s  ({relay_cases:,} results)")
+    print(f"  relay + stored form     {stored:7.3f} s  (what collection writes per case)")
     print(f"  bare stdlib iterparse   {bare:7.3f} s  ({bare_cases:,} cases)")
     if trcli is not None:
         print(f"  trcli JunitParser       {trcli[0]:7.3f} s  ({trcli[1]:,} cases)")

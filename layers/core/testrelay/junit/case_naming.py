@@ -10,6 +10,9 @@ The suite is the `classname`, except where the runner put the test's title there
 default templates write the same text in both, Nette Tester the file path in both. When the classname is
 the name or its last words it names the test, not a class, and the enclosing `<testsuite>` names the suite.
 mocha's top-level placeholder suite "Root Suite" is named by its `file` when it has one.
+
+testrelay.junit.report applies the classname rule itself, inline in its per-case handler (a function call
+per case is a measurable share of the parse); the names it needs are here.
 """
 
 from __future__ import annotations
@@ -27,15 +30,6 @@ def suite_name(suite: Mapping[str, str]) -> str | None:
     return name or None
 
 
-def name_and_suite(name: str | None, classname: str | None, suite: str | None) -> tuple[str, str | None]:
-    """A case's name and suite from its `name` and `classname` attributes and its nearest named suite."""
-    name = name.strip() if name else ""
-    if classname:
-        classname = classname.strip()
-        # The classname names the suite unless it is the test's title: the name, or its last words.
-        if classname and name != classname and not (name.endswith(classname) and name[-len(classname) - 1] == " "):
-            suite = classname
-    if name:
-        return name, suite
-    named_after = classname or suite
-    return (f"{named_after} ({UNNAMED})" if named_after else f"({UNNAMED})"), suite
+def unnamed(named_after: str | None) -> str:
+    """The name of a case that has none, after its classname (else its suite)."""
+    return f"{named_after} ({UNNAMED})" if named_after else f"({UNNAMED})"

@@ -33,26 +33,19 @@ from dataclasses import dataclass, field
 from typing import IO
 from xml.parsers import expat
 
-from pydantic import BaseModel
-
 from testrelay.errors import InvalidPayload
 from testrelay.junit import trcli_ids
-from testrelay.junit.case_naming import name_and_suite, suite_name
+from testrelay.junit.case import JunitCase
+from testrelay.junit.case_naming import suite_name, unnamed
 from testrelay.junit.case_outcome import CHILD_OUTCOMES, RANK, SEVERITY, case_outcome, worst
 from testrelay.junit.xml_events import XmlStream
-from testrelay.models.execution import CaseResult, duration_of, short_message
+from testrelay.models.execution import duration_of, short_message
 from testrelay.models.routes import JunitReading
 from testrelay.sync.status_map import relay_status
 
 ID_PROPERTIES = frozenset({"test_case_id", "test_case_ids", "testcase_id", "case_id", "case_ids"})
 ROOTS = frozenset({"testsuites", "testsuite"})
 _SUITE_OUTCOMES = {"error": "ERROR", "failure": "FAILED"}
-_new = object.__new__
-# The model's slots set through their own descriptors: object.__setattr__ would look each up by name.
-_set_dict = BaseModel.__dict__["__dict__"].__set__
-_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
-_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 _MAX_MS = 2**53  # duration_of's bound: beyond it a float no longer holds every millisecond
 
 
@@ -93,24 +86,19 @@ def _ids(declared: Sequence[str], name: str, test_ids: Sequence[str], reading: J
     return tuple(dict.fromkeys(token for token in ids if token)) or None
 
 
-# Every field a JUnit CaseResult sets; one set shared by all of them (the model is frozen, and pydantic
-# copies the set before it changes a copy's).
-_JUNIT_FIELDS_SET = {"case_id", "name", "result", "status", "suite", "ids", "message", "duration_ms"}
-# A JUnit CaseResult's fields for each result, copied for each case: cheaper than building the dict afresh.
-_FIELDS = {
-    result: dict.fromkeys(CaseResult.model_fields) | {"case_id": 0, "result": result, "status": relay_status(result)}
-    for result in SEVERITY
-}
+_STATUS = {result: relay_status(result) for result in SEVERITY}
+# A JunitCase made from its fields' tuple as it is, without NamedTuple's `__new__` (a Python call per case).
+_case = tuple.__new__
 
 
-def _suite_result(suite: _Suite) -> CaseResult:
+def _suite_result(suite: _Suite) -> JunitCase:
     result = worst(suite.outcomes)
     kind = "error" if result == "ERROR" else "failure"
     name = f"{suite.name or 'unnamed suite'} (suite-level {kind})"
-    return CaseResult(case_id=0, name=name, result=result, status=relay_status(result), suite=suite.name)
+    return JunitCase(name, result, relay_status(result), suite.name)
 
 
-def _attach_reader(parser: expat.XMLParserType, reading: JunitReading, results: list[CaseResult]) -> Callable[[], int]:
+def _attach_reader(parser: expat.XMLParserType, reading: JunitReading, results: list[JunitCase]) -> Callable[[], int]:
     """Sets expat's handlers to read the report's results into `results` (the caller takes them after
     each chunk); returns how many were read so far.
 
@@ -183,7 +171,21 @@ def _attach_reader(parser: expat.XMLParserType, reading: JunitReading, results: 
             if not depth:
                 # Once per case of reports of hundreds of thousands: written for speed, a line per field.
                 get = case.get
-                name, case_suite = name_and_suite(get("name"), get("classname"), suite_of)
+                name = get("name")
+                name = name.strip() if name else ""
+                classname = get("classname")
+                case_suite = suite_of
+                if classname:
+                    classname = classname.strip()
+                    # The classname names the suite unless it is the test's title: the name, or its last words.
+                    if (
+                        classname
+                        and name != classname
+                        and not (name.endswith(classname) and name[-len(classname) - 1] == " ")
+                    ):
+                        case_suite = classname
+                if not name:
+                    name = unnamed(classname or suite_of)
                 result = case_outcome(case, child) if "status" in case or "result" in case else child
                 seconds = get("time")
                 if seconds is None:
@@ -201,23 +203,8 @@ def _attach_reader(parser: expat.XMLParserType, reading: JunitReading, results: 
                 else:
                     ids = tuple(dict.fromkeys(declared)) if declared else None
                 count += 1
-                # The CaseResult of values this module made and typed itself, without pydantic's validation
-                # pass: what `model_construct` does (the model's `__dict__` and fields set), at a fraction of
-                # the cost of validating. A test checks these results equal the validated model's.
-                fields = _FIELDS[result].copy()
-                fields["name"] = name
-                fields["suite"] = case_suite
-                fields["duration_ms"] = duration
-                if ids is not None:
-                    fields["ids"] = ids
-                if failure is not None:
-                    fields["message"] = short_message(failure.get("message") or failure.get("type"))
-                made = _new(CaseResult)
-                _set_dict(made, fields)
-                _set_fields_set(made, _JUNIT_FIELDS_SET)
-                _set_extra(made, None)
-                _set_private(made, None)
-                results.append(made)
+                message = None if failure is None else short_message(failure.get("message") or failure.get("type"))
+                results.append(_case(JunitCase, (name, result, _STATUS[result], case_suite, ids, message, duration)))
             elif depth == 2 and open_property is not None:
                 key, value = open_property
                 value = ("".join(text) if value is None else value) or ""
@@ -247,12 +234,12 @@ def _attach_reader(parser: expat.XMLParserType, reading: JunitReading, results: 
     return lambda: count
 
 
-def parse_report(stream: IO[bytes], reading: JunitReading | None = None) -> Iterator[CaseResult]:
+def parse_report(stream: IO[bytes], reading: JunitReading | None = None) -> Iterator[JunitCase]:
     """Every test case of the report, in document order. Raises InvalidPayload (naming line and column
     for XML errors) on a malformed report, an encoding that cannot be read, a root other than
     testsuites/testsuite, or no test case."""
     xml = XmlStream(stream)
-    results: list[CaseResult] = []
+    results: list[JunitCase] = []
     read = _attach_reader(xml.parser, reading or JunitReading(), results)
     try:
         for _ in xml.chunks():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -142,6 +142,10 @@ class CaseResult(BaseModel):
     message: str | None = Field(default=None, max_length=MESSAGE_LIMIT)
     """Why the case failed, as the tool said it (a JUnit failure's message); shown in CI annotations."""
     duration_ms: int | None = Field(default=None, ge=0)
+
+    def stored(self) -> dict[str, Any]:
+        """The result as the collected results keep it (JSON, absent fields left out)."""
+        return self.model_dump(mode="json", exclude_none=True)
 
     @property
     def label(self) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from testrelay.aws.results_store import open_report, put_part, read_parts
 from testrelay.errors import InvalidPayload, RunNotFinished
-from testrelay.junit import parse_report
+from testrelay.junit import JunitCase, parse_report
 from testrelay.models.execution import STATUS_SEVERITY, CaseResult, RunCounts, RunRef, duration_of, short_message
 from testrelay.models.job import Job
 from testrelay.observability import logger
@@ -80,7 +80,7 @@ def _testsigma_cases(run: RunRef) -> Iterator[list[CaseResult]]:
             raise InvalidPayload(f"Testsigma case results of run {run.run_id} are malformed: {exc!r}") from exc
 
 
-def _report_cases(job: Job) -> Iterator[list[CaseResult]]:
+def _report_cases(job: Job) -> Iterator[list[JunitCase]]:
     """The JUnit report's test cases, streamed from S3 (a sharded CI run's: its shards merged)."""
     if job.run_key:
         yield from shard_cases(job)
@@ -101,7 +101,7 @@ def collect_results(job: Job, run: RunRef) -> dict[str, Any]:
         # A case counts once, with its worst iteration (as Testsigma's own run counts do).
         counts.add(min((r.status for r in results), key=STATUS_SEVERITY.index))
         for result in results:
-            writer.add(result.model_dump(mode="json", exclude_none=True))
+            writer.add(result.stored())
         count += len(results)
 
     summary: dict[str, Any] = {"count": count, "counts": counts.model_dump()}

@@ -19,8 +19,8 @@ from typing import Any
 from testrelay.aws.results_store import open_report
 from testrelay.aws.shard_book import ShardBook
 from testrelay.errors import InvalidPayload
-from testrelay.junit import parse_report
-from testrelay.models.execution import STATUS_SEVERITY, CaseResult
+from testrelay.junit import JunitCase, parse_report
+from testrelay.models.execution import STATUS_SEVERITY
 from testrelay.models.job import Job
 from testrelay.models.shards import ShardLabel
 from testrelay.observability import logger
@@ -140,7 +140,7 @@ def gather(job: Job) -> dict[str, Any]:
 class _Kept:
     attempt: int
     severity: int
-    result: CaseResult
+    result: JunitCase
 
 
 def _replaces(current: _Kept | None, attempt: int, severity: int, latest: bool) -> bool:
@@ -160,7 +160,7 @@ def _entries(record: dict[str, Any]) -> list[dict[str, Any]]:
     )
 
 
-def shard_cases(job: Job) -> Iterator[list[CaseResult]]:
+def shard_cases(job: Job) -> Iterator[list[JunitCase]]:
     """The merged results of the sealed shards: each case once (by suite, name and declared ids). Several
     results of one case (in two shards, or two attempts): the worst wins, or with `reruns: last` the
     latest attempt's (the worst of that attempt)."""
