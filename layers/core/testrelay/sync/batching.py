@@ -117,7 +117,7 @@ def merge_results(
     try:
         for result in results:
             entry = (matcher.lookup(result), status_of(result.result), result.label, result.case_id)
-            if not held and not (matcher.needs_catalog(entry[0]) and not matcher.catalog_loaded):
+            if not held and (matcher.catalog_loaded or not matcher.needs_catalog(entry[0])):
                 apply(*entry)
                 continue
             matcher.load_in_background()
