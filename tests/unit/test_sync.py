@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterator
 
@@ -117,6 +118,20 @@ def test_the_results_are_read_while_the_case_list_is_fetched_and_merge_as_they_w
         ("uuid-3", "failed", "mapped, needs no list: SUCCESS; mapped again: FAILURE"),
     ]
     assert merged.unmatched_cases == ["4 no id at all: SUCCESS"]
+
+
+@pytest.mark.parametrize("modes", list(itertools.permutations(["case_map", "id_token", "field", "title"])))
+def test_a_match_with_the_catalog_at_hand_is_the_resolution_of_a_held_look_up(modes: tuple[str, ...]) -> None:
+    """The catalog loaded, results are matched mode by mode; held ones are resolved from their look-ups."""
+    matcher, _ = _matcher(case_map={7: "uuid-2"}, match_by=list(modes), match_field="testsigma")
+    results = [
+        _result(7, "[TC-1] Checkout"),
+        _result(501, "[TC-3] Cart"),
+        _result(502, "Checkout"),
+        _result(0, "test_login", ids=("TC-2", "501")),
+        _result(9, "nothing at all"),
+    ]
+    assert [matcher.match(r) for r in results] == [matcher.resolve(matcher.lookup(r)) for r in results]
 
 
 def test_a_case_list_that_fails_fails_the_merge() -> None:

@@ -101,8 +101,7 @@ def merge_results(
     merged = MergedCases()
     held: list[tuple[Lookup, CaseStatus, str, int]] = []
 
-    def apply(lookup: Lookup, status: CaseStatus, label: str, case_id: int) -> None:
-        targets = matcher.resolve(lookup)
+    def apply(targets: list[str], status: CaseStatus, label: str, case_id: int) -> None:
         if not targets:
             merged.miss(f"{case_id} {label}")
             return
@@ -110,18 +109,23 @@ def merge_results(
             merged.add(target, status, label)
 
     def release() -> None:
-        for entry in held:
-            apply(*entry)
+        for lookup, status, label, case_id in held:
+            apply(matcher.resolve(lookup), status, label, case_id)
         held.clear()
 
     try:
         for result in results:
-            entry = (matcher.lookup(result), status_of(result.result), result.label, result.case_id)
-            if not held and (matcher.catalog_loaded or not matcher.needs_catalog(entry[0])):
-                apply(*entry)
+            status, label, case_id = status_of(result.result), result.label, result.case_id
+            if not held and matcher.catalog_loaded:
+                # No look-up first: `match` takes no keys for the modes after the one that finds anything.
+                apply(matcher.match(result), status, label, case_id)
+                continue
+            lookup = matcher.lookup(result)
+            if not held and not matcher.needs_catalog(lookup):
+                apply(matcher.resolve(lookup), status, label, case_id)
                 continue
             matcher.load_in_background()
-            held.append(entry)
+            held.append((lookup, status, label, case_id))
             if len(held) >= HELD_LIMIT or matcher.catalog_loaded:
                 release()
         release()
