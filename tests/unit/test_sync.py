@@ -1,9 +1,10 @@
-"""Case matching, status mapping, the write plan's merge rule, rate pacing and the CI summary of targets."""
+"""Case matching, status mapping, the write plan's merge rule and parts, rate pacing and the CI summary of targets."""
 
 from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -14,6 +15,7 @@ from testrelay.models.execution import CaseResult, CaseStatus, RunCounts
 from testrelay.models.routes import TestsigmaOverrideTarget as OverrideTarget
 from testrelay.relay.report import summarise
 from testrelay.relay.writers.testsigma_override import _refused, _wanted, _whole_batch_refused
+from testrelay.sync import batching
 from testrelay.sync.batching import merge_results
 from testrelay.sync.matching import CaseCatalog, CaseMatcher, CaseMatching, TargetCase, custom_field_values, label_names
 from testrelay.sync.rate_limit import RateLimiter
@@ -142,6 +144,36 @@ def test_a_case_list_that_fails_fails_the_merge() -> None:
 
     with pytest.raises(VendorUnavailable, match="page 2"):
         merge_results([_result(1, "[TC-1] login")], CaseMatcher(matching, load), relay_status)
+
+
+def test_the_plan_s_parts_go_up_a_few_at_once_and_no_more_are_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Held: entries given to store_plan whose part is not up yet, the part being filled among them.
+    Each put waits for PARALLEL_PUTS of them to be under way (11 full parts and a short one: 3 rounds)."""
+    at_once = threading.Barrier(batching.PARALLEL_PUTS, timeout=10)
+    lock = threading.Lock()
+    given = stored = most_held = 0
+    indexes: list[int] = []
+
+    def put(bucket: str, prefix: str, index: int, items: list[dict[str, object]]) -> None:
+        nonlocal stored
+        at_once.wait()
+        time.sleep(0.01)
+        with lock:
+            stored += len(items)
+            indexes.append(index)
+
+    def entries() -> Iterator[dict[str, object]]:
+        nonlocal given, most_held
+        for case in range(11 * 3 + 1):
+            with lock:
+                given += 1
+                most_held = max(most_held, given - stored)
+            yield {"case": str(case)}
+
+    monkeypatch.setattr(batching, "put_part", put)
+    plan = batching.store_plan("bucket", "plans/job/target", entries(), batch_size=3, part_size=3)
+    assert (plan.parts, plan.entries, sorted(indexes)) == (12, 34, list(range(12)))
+    assert most_held == batching.PARALLEL_PUTS * 3
 
 
 def test_status_defaults_and_overrides() -> None:

@@ -148,18 +148,19 @@ def store_plan(
     size = batch_size * max(1, part_size // batch_size)
     buffer: list[dict[str, Any]] = []
     parts = count = 0
-    # The parts go up a few at once (no more held than that): put one after another they are a pause of
-    # the vendor calls, an S3 round trip each, between the case list and the run's creation.
+    # The parts go up a few at once (no more held than that, the one being filled among them): put one
+    # after another they are a pause of the vendor calls, an S3 round trip each, between the case list
+    # and the run's creation.
     with ThreadPoolExecutor(max_workers=PARALLEL_PUTS, thread_name_prefix="plan-part") as pool:
         uploads: deque[Future[None]] = deque()
         for entry in entries:
             buffer.append(entry)
             count += 1
             if len(buffer) == size:
-                if len(uploads) >= PARALLEL_PUTS:
-                    uploads.popleft().result()
                 uploads.append(pool.submit(put_part, bucket, prefix, parts, buffer))
                 parts, buffer = parts + 1, []
+                if len(uploads) == PARALLEL_PUTS:
+                    uploads.popleft().result()
         if buffer:
             uploads.append(pool.submit(put_part, bucket, prefix, parts, buffer))
             parts += 1
