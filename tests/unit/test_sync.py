@@ -1,8 +1,10 @@
-"""Case matching, status mapping, the write plan's merge rule, rate pacing and the CI summary of targets."""
+"""Case matching, status mapping, the write plan's merge rule and parts, rate pacing and the CI summary of targets."""
 
 from __future__ import annotations
 
+import itertools
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +15,7 @@ from testrelay.models.execution import CaseResult, CaseStatus, RunCounts
 from testrelay.models.routes import TestsigmaOverrideTarget as OverrideTarget
 from testrelay.relay.report import summarise
 from testrelay.relay.writers.testsigma_override import _refused, _wanted, _whole_batch_refused
+from testrelay.sync import batching
 from testrelay.sync.batching import merge_results
 from testrelay.sync.matching import CaseCatalog, CaseMatcher, CaseMatching, TargetCase, custom_field_values, label_names
 from testrelay.sync.rate_limit import RateLimiter
@@ -119,6 +122,20 @@ def test_the_results_are_read_while_the_case_list_is_fetched_and_merge_as_they_w
     assert merged.unmatched_cases == ["4 no id at all: SUCCESS"]
 
 
+@pytest.mark.parametrize("modes", list(itertools.permutations(["case_map", "id_token", "field", "title"])))
+def test_a_match_with_the_catalog_at_hand_is_the_resolution_of_a_held_look_up(modes: tuple[str, ...]) -> None:
+    """The catalog loaded, results are matched mode by mode; held ones are resolved from their look-ups."""
+    matcher, _ = _matcher(case_map={7: "uuid-2"}, match_by=list(modes), match_field="testsigma")
+    results = [
+        _result(7, "[TC-1] Checkout"),
+        _result(501, "[TC-3] Cart"),
+        _result(502, "Checkout"),
+        _result(0, "test_login", ids=("TC-2", "501")),
+        _result(9, "nothing at all"),
+    ]
+    assert [matcher.match(r) for r in results] == [matcher.resolve(matcher.lookup(r)) for r in results]
+
+
 def test_a_case_list_that_fails_fails_the_merge() -> None:
     matching = CaseMatching.model_validate({"match_by": ["id_token"]})
 
@@ -127,6 +144,36 @@ def test_a_case_list_that_fails_fails_the_merge() -> None:
 
     with pytest.raises(VendorUnavailable, match="page 2"):
         merge_results([_result(1, "[TC-1] login")], CaseMatcher(matching, load), relay_status)
+
+
+def test_the_plan_s_parts_go_up_a_few_at_once_and_no_more_are_held(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Held: entries given to store_plan whose part is not up yet, the part being filled among them.
+    Each put waits for PARALLEL_PUTS of them to be under way (11 full parts and a short one: 3 rounds)."""
+    at_once = threading.Barrier(batching.PARALLEL_PUTS, timeout=10)
+    lock = threading.Lock()
+    given = stored = most_held = 0
+    indexes: list[int] = []
+
+    def put(bucket: str, prefix: str, index: int, items: list[dict[str, object]]) -> None:
+        nonlocal stored
+        at_once.wait()
+        time.sleep(0.01)
+        with lock:
+            stored += len(items)
+            indexes.append(index)
+
+    def entries() -> Iterator[dict[str, object]]:
+        nonlocal given, most_held
+        for case in range(11 * 3 + 1):
+            with lock:
+                given += 1
+                most_held = max(most_held, given - stored)
+            yield {"case": str(case)}
+
+    monkeypatch.setattr(batching, "put_part", put)
+    plan = batching.store_plan("bucket", "plans/job/target", entries(), batch_size=3, part_size=3)
+    assert (plan.parts, plan.entries, sorted(indexes)) == (12, 34, list(range(12)))
+    assert most_held == batching.PARALLEL_PUTS * 3
 
 
 def test_status_defaults_and_overrides() -> None:

@@ -101,8 +101,7 @@ def merge_results(
     merged = MergedCases()
     held: list[tuple[Lookup, CaseStatus, str, int]] = []
 
-    def apply(lookup: Lookup, status: CaseStatus, label: str, case_id: int) -> None:
-        targets = matcher.resolve(lookup)
+    def apply(targets: list[str], status: CaseStatus, label: str, case_id: int) -> None:
         if not targets:
             merged.miss(f"{case_id} {label}")
             return
@@ -110,18 +109,23 @@ def merge_results(
             merged.add(target, status, label)
 
     def release() -> None:
-        for entry in held:
-            apply(*entry)
+        for lookup, status, label, case_id in held:
+            apply(matcher.resolve(lookup), status, label, case_id)
         held.clear()
 
     try:
         for result in results:
-            entry = (matcher.lookup(result), status_of(result.result), result.label, result.case_id)
-            if not held and not (matcher.needs_catalog(entry[0]) and not matcher.catalog_loaded):
-                apply(*entry)
+            status, label, case_id = status_of(result.result), result.label, result.case_id
+            if not held and matcher.catalog_loaded:
+                # No look-up first: `match` takes no keys for the modes after the one that finds anything.
+                apply(matcher.match(result), status, label, case_id)
+                continue
+            lookup = matcher.lookup(result)
+            if not held and not matcher.needs_catalog(lookup):
+                apply(matcher.resolve(lookup), status, label, case_id)
                 continue
             matcher.load_in_background()
-            held.append(entry)
+            held.append((lookup, status, label, case_id))
             if len(held) >= HELD_LIMIT or matcher.catalog_loaded:
                 release()
         release()
@@ -144,18 +148,19 @@ def store_plan(
     size = batch_size * max(1, part_size // batch_size)
     buffer: list[dict[str, Any]] = []
     parts = count = 0
-    # The parts go up a few at once (no more held than that): put one after another they are a pause of
-    # the vendor calls, an S3 round trip each, between the case list and the run's creation.
+    # The parts go up a few at once (no more held than that, the one being filled among them): put one
+    # after another they are a pause of the vendor calls, an S3 round trip each, between the case list
+    # and the run's creation.
     with ThreadPoolExecutor(max_workers=PARALLEL_PUTS, thread_name_prefix="plan-part") as pool:
         uploads: deque[Future[None]] = deque()
         for entry in entries:
             buffer.append(entry)
             count += 1
             if len(buffer) == size:
-                if len(uploads) >= PARALLEL_PUTS:
-                    uploads.popleft().result()
                 uploads.append(pool.submit(put_part, bucket, prefix, parts, buffer))
                 parts, buffer = parts + 1, []
+                if len(uploads) == PARALLEL_PUTS:
+                    uploads.popleft().result()
         if buffer:
             uploads.append(pool.submit(put_part, bucket, prefix, parts, buffer))
             parts += 1

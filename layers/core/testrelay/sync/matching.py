@@ -188,25 +188,33 @@ class CaseMatcher:
         return list(dict.fromkeys(found))
 
     def match(self, result: CaseResult) -> list[str]:
-        """The target case ids of a result, in a stable order; empty when unmatched."""
-        return self.resolve(self.lookup(result))
+        """The target case ids of a result, in a stable order; empty when unmatched. A mode's keys are
+        taken only if the modes before it found nothing (`lookup` takes them all, not having the catalog)."""
+        for mode in self.config.match_by:
+            found = self._by(mode, self._keys(mode, result))
+            if found:
+                return list(dict.fromkeys(found))
+        return []
 
     def lookup(self, result: CaseResult) -> Lookup:
-        """What `resolve` needs of the result, taken without the catalog."""
+        """What `resolve` needs of the result, taken without the catalog: every mode's keys, since which
+        mode finds anything is known only with the catalog (unless `case_map` maps the result)."""
         found: list[tuple[MatchMode, tuple[str, ...]]] = []
         for mode in self.config.match_by:
-            if mode == "case_map":
-                keys = tuple(self.config.mapped_ids(result.case_id)) if result.case_id else ()
-            elif mode == "id_token":
-                keys = tuple(dict.fromkeys([*self.tokens(result.name), *(result.ids or ())]))
-            elif mode == "field":
-                keys = tuple(result.ids) if result.ids else (str(result.case_id),)
-            else:
-                keys = (result.name,)
+            keys = self._keys(mode, result)
             found.append((mode, keys))
             if mode == "case_map" and keys:
                 break
         return tuple(found)
+
+    def _keys(self, mode: MatchMode, result: CaseResult) -> tuple[str, ...]:
+        if mode == "case_map":
+            return tuple(self.config.mapped_ids(result.case_id)) if result.case_id else ()
+        if mode == "id_token":
+            return tuple(dict.fromkeys([*self.tokens(result.name), *(result.ids or ())]))
+        if mode == "field":
+            return tuple(result.ids) if result.ids else (str(result.case_id),)
+        return (result.name,)
 
     @staticmethod
     def needs_catalog(lookup: Lookup) -> bool:

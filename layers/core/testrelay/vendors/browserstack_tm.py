@@ -54,10 +54,16 @@ class BrowserStackTmClient:
         return f"/api/v2/projects/{project_id}/test-runs"
 
     def pages(
-        self, path: str, key: str, page_size: int = MAX_PAGE_SIZE, params: Mapping[str, Any] | None = None
+        self,
+        path: str,
+        key: str,
+        page_size: int = MAX_PAGE_SIZE,
+        params: Mapping[str, Any] | None = None,
+        start: int = 1,
     ) -> Iterator[dict[str, Any]]:
-        """Every item of a paged list (`p`, `page_size`; `info.next` is null on the last page)."""
-        page: int | None = 1
+        """Every item of a paged list from page `start` (`p`, `page_size`; `info.next` is null on the
+        last page)."""
+        page: int | None = start
         while page is not None:
             items, page = self.page_at(path, key, page, page_size, params)
             yield from items
@@ -84,9 +90,8 @@ class BrowserStackTmClient:
                         break
                     for n in islice(numbers, 1):
                         ahead.append(pool.submit(self._page, path, key, n, page_size))
-        while following is not None:
-            items, following = self.page_at(path, key, following, page_size)
-            yield from items
+        if following is not None:
+            yield from self.pages(path, key, page_size, start=following)
 
     def page_at(
         self,
