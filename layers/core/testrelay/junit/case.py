@@ -44,13 +44,4 @@ class JunitCase(NamedTuple):
         return stored
 
     def case_result(self) -> CaseResult:
-        return CaseResult(
-            case_id=0,
-            name=self.name,
-            result=self.result,
-            status=self.status,
-            suite=self.suite,
-            ids=self.ids,
-            message=self.message,
-            duration_ms=self.duration_ms,
-        )
+        return CaseResult(case_id=0, **self._asdict())
