@@ -27,7 +27,15 @@ from testrelay.aws.rate_budget import SharedBudget, account_hash
 from testrelay.errors import ConfigurationError, VendorThrottled
 from testrelay.relay import services
 from testrelay.settings import Settings
-from testrelay.sync.rate_limit import Announced, RateLimited, RateSpec, announced_by, reset_seconds
+from testrelay.sync.rate_limit import (
+    MAX_OVERSLEPT,
+    Announced,
+    RateLimited,
+    RateLimiter,
+    RateSpec,
+    announced_by,
+    reset_seconds,
+)
 from testrelay.vendors.http import RetryPolicy, VendorSession
 from testrelay.vendors.testsigma_tm import is_tm_throttle
 from testrelay_local.atomic_dynamodb import atomic_items
@@ -409,3 +417,50 @@ def test_a_spent_quota_longer_than_a_window_holds_the_budget_even_at_a_pace_that
     before = clock()
     budget.acquire()
     assert clock() - before >= 30.0 - 1e-6
+
+
+class _OversleepingClock(FakeClock):
+    """A loaded host: every `every`-th sleep wakes `by` seconds after it should have."""
+
+    def __init__(self, every: int, by: float) -> None:
+        super().__init__()
+        self.every, self.by, self.sleeps = every, by, 0
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps += 1
+        super().sleep(seconds + (self.by if self.sleeps % self.every == 0 else 0.0))
+
+
+def _process_limiter(clock: FakeClock, spec: RateSpec) -> RateLimiter:
+    return RateLimiter(spec.limit, spec.period, clock=clock, sleep=clock.sleep, pace=spec.pace)
+
+
+@pytest.mark.parametrize("pacer", ["shared budget", "process limiter"])
+def test_a_caller_woken_too_late_for_its_slot_takes_a_later_one_instead_of_bunching(table: Any, pacer: str) -> None:
+    # Given Testsigma TM's pace, and a host whose every third wait ends most of an interval late
+    spec = services.rate_spec("testsigma-tm", Settings())
+    clock = _OversleepingClock(every=3, by=0.8 * spec.interval)
+    budget = _budget(clock, spec) if pacer == "shared budget" else _process_limiter(clock, spec)
+    sent: list[float] = []
+    # When 300 calls go out one after the other
+    for _ in range(300):
+        budget.acquire()
+        sent.append(clock())
+    # Then no two calls leave closer together than the interval less the margin the pace leaves,
+    # and so no window of the vendor's second holds more than its limit
+    gaps = [b - a for a, b in itertools.pairwise(sent)]
+    assert min(gaps) >= spec.interval - spec.margin() - 1e-6
+    assert _max_in_window(sent, spec.period) <= spec.limit
+
+
+def test_a_host_that_always_wakes_late_still_sends(table: Any) -> None:
+    # Given a host whose every wait ends two intervals late
+    spec = services.rate_spec("testsigma-tm", Settings())
+    clock = _OversleepingClock(every=1, by=2 * spec.interval)
+    budget = _budget(clock, spec)
+    # When calls are asked for, each one still goes out, after at most MAX_OVERSLEPT slots given up
+    before = clock()
+    for _ in range(20):
+        budget.acquire()
+    assert budget.calls == 20
+    assert clock() - before <= 20 * (MAX_OVERSLEPT + 1) * 3 * spec.interval

@@ -13,7 +13,8 @@ It is a GCRA (a token bucket without burst, expressed as one timestamp): reservi
 `tat` forward by `n * interval`, and the caller owns the slots `[tat_before, tat_after)`, one every
 `interval` seconds. Calls are sent at their slot, never before; so however many processes reserve,
 the vendor sees at most one call per `interval`, plus the jitter of a late slot (bounded: a slot more
-than `max_late` late is dropped, never sent in a burst with later ones).
+than `max_late` late is dropped, never sent in a burst with later ones, and a caller that wakes from
+its wait later than the pace's margin takes another slot instead of sending beside the next one).
 
 The update is atomic without a read in the busy case (`SET tat = tat + :span` under the condition
 `tat >= :now AND tat <= :horizon`); an idle budget (`tat` in the past or absent) is restarted at
@@ -57,7 +58,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from testrelay.aws.clients import session
 from testrelay.errors import ConfigurationError
 from testrelay.observability import logger
-from testrelay.sync.rate_limit import Announced, RateLimited, RateLimiter, RateSpec
+from testrelay.sync.rate_limit import MAX_OVERSLEPT, Announced, RateLimited, RateLimiter, RateSpec
 
 SORT_KEY = "BUDGET"
 TTL_SECONDS = 24 * 3600
@@ -160,6 +161,7 @@ class SharedBudget:
 
     def acquire(self, max_wait: float = float("inf")) -> float:
         waited = 0.0
+        overslept = 0
         while True:
             with self._lock:
                 now = self.clock()
@@ -180,8 +182,17 @@ class SharedBudget:
                     raise RateLimited(waited + delay)
                 if delay > 0:
                     self.sleep(delay)
+                waited += delay
+                late = self.clock() - slot
+                if late > self._spec.margin() > 0 and overslept < MAX_OVERSLEPT:
+                    # Woken too late for this slot: sent now, the call would land beside the next one.
+                    overslept += 1
+                    with self._lock:
+                        self.dropped += 1
+                        self.waited += delay
+                    continue
                 self._count(delay)
-                return waited + delay
+                return waited
             # Nothing reservable before `wait_until`: everybody is held back (a pause, or a full horizon);
             # the first slot there could be is `tat`.
             delay = max(0.0, wait_until - now)

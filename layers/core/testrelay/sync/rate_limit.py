@@ -32,6 +32,11 @@ class RateLimited(Exception):
 RESET_ROUNDING = 1.0
 """How much later than the true moment a reset header may name (whole epoch seconds, rounded up)."""
 
+MAX_OVERSLEPT = 3
+"""How many times one call gives up a slot it woke too late for (a loaded host oversleeps) before it
+goes out anyway: a call sent that late would land beside the next slot's call, past what the pace
+leaves room for."""
+
 
 @dataclass(frozen=True)
 class RateSpec:
@@ -45,16 +50,20 @@ class RateSpec:
     def interval(self) -> float:
         return self.period / (self.limit * self.pace)
 
-    def max_lateness(self) -> float:
-        """How late a reserved slot may still be used without any window of `period` seconds seeing
-        more than `limit` calls (half of the theoretical margin; the other half is left for jitter).
+    def margin(self) -> float:
+        """How late a call may arrive after its slot without any window of `period` seconds seeing
+        more than `limit` calls.
 
         Calls sent at slots `interval` apart, each at most `d` late, land in a window of `period` only
         if their slots lie in a span of `period + d`, which holds at most floor((period + d) / interval)
         + 1 slots: that stays <= limit while period + d < limit * interval, i.e. d < period * (1 / pace
         - 1). Fixed windows (aligned on the clock or on a first call) and sliding ones alike."""
-        margin = self.period * (1 / self.pace - 1)
-        return max(0.0, margin / 2)
+        return max(0.0, self.period * (1 / self.pace - 1))
+
+    def max_lateness(self) -> float:
+        """How late a reserved slot may still be handed out: half the margin, the other half is left
+        for the jitter between sending and arriving."""
+        return self.margin() / 2
 
     def fills_window(self) -> bool:
         """Whether this pace alone brings some windows to the limit (more than `limit - 1` calls a
@@ -115,18 +124,26 @@ class RateLimiter:
         return self.period / (self.limit * self.pace)
 
     def acquire(self, max_wait: float = float("inf")) -> float:
+        margin = RateSpec(self.limit, self.period, self.pace).margin()
+        waited = 0.0
+        for overslept in range(MAX_OVERSLEPT + 1):
+            with self._lock:
+                now = self.clock()
+                slot = max(now, self._next_slot)
+                delay = slot - now
+                if waited + delay > max_wait:
+                    raise RateLimited(waited + delay)
+                self._next_slot = slot + self.interval
+                self.waited += delay
+            if delay > 0:
+                self.sleep(delay)
+            waited += delay
+            # At pace 1 there is no margin to keep: giving up slots would only slow the calls down.
+            if margin == 0 or overslept == MAX_OVERSLEPT or self.clock() - slot <= margin:
+                break
         with self._lock:
-            now = self.clock()
-            slot = max(now, self._next_slot)
-            delay = slot - now
-            if delay > max_wait:
-                raise RateLimited(delay)
-            self._next_slot = slot + self.interval
             self.calls += 1
-            self.waited += delay
-        if delay > 0:
-            self.sleep(delay)
-        return delay
+        return waited
 
     def hold_off(self, seconds: float) -> None:
         with self._lock:
