@@ -24,6 +24,7 @@ from testrelay.relay import write_back as write_back_module
 from testrelay.relay.writers import common
 from testrelay.relay.writers.common import Budget
 from testrelay.settings import get_settings
+from testrelay.vendors import testsigma_tm as tm_vendor
 from testrelay_local.reconciliation import (
     BS_BULK,
     BS_LIST_RESULTS,
@@ -405,3 +406,39 @@ def test_a_target_that_fails_part_way_says_how_much_it_wrote(runtime: LocalRunti
     assert tm["run_id"] == next(iter(tm_run_cases(runtime)))
     # And so does the job's record
     assert _outcomes(runtime, job_id)["tm"] == ("partial", 20)
+
+
+@pytest.mark.parametrize("dies", ["before sending", "after the vendor applied it"])
+def test_a_worker_killed_while_creating_the_tm_run_leaves_one_run_with_every_case(
+    runtime: LocalRuntime, monkeypatch: pytest.MonkeyPatch, dies: str
+) -> None:
+    # Given a write-back worker that dies in the Test Management run's creation, once: before the call
+    # goes out, or after the vendor created the run but before the worker recorded it
+    prepare(runtime, SMALL, True, [])
+    captured = _capturing(monkeypatch)
+    create = tm_vendor.TestsigmaTmClient.create_test_run
+    died: list[str] = []
+
+    def dying(self: tm_vendor.TestsigmaTmClient, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        if not died and dies == "before sending":
+            died.append(dies)
+            raise WorkerDied(dies)
+        created = create(self, *args, **kwargs)
+        if not died:
+            died.append(dies)
+            raise WorkerDied(dies)
+        return created
+
+    monkeypatch.setattr(tm_vendor.TestsigmaTmClient, "create_test_run", dying)
+    # When a delivery arrives, and its TM writer is invoked again from its checkpoint until it is done
+    job_id = deliver(runtime)
+    wait_for_execution(runtime, job_id, timeout=120)
+    assert died == [dies]
+    answer: dict[str, Any] = {"more": True}
+    while answer["more"]:
+        answer = write_back_module.write_back(*captured["tm"], Budget(time.monotonic() + 60))
+    # Then the project holds one run for the job, with every case once and its status set once
+    assert answer["status"] == "written", answer
+    _assert_every_row_once(runtime, SMALL)
+    # And the run was sent for creation once: a creation that may have landed is looked up, not repeated
+    assert calls(runtime, "testsigma_tm", "POST /projects/{project_id}/test_runs") == 1

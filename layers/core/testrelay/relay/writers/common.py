@@ -459,16 +459,21 @@ def matched_plan(
     target: MatchedTarget,
     checkpoint: Checkpoint,
     list_cases: Callable[[], Iterable[TargetCase]],
+    noted: list[str] | None = None,
 ) -> StoredPlan:
-    """The target's plan: built once (its case list fetched at most once, and only if a mode needs it)."""
+    """The target's plan: built once (its case list fetched at most once, and only if a mode needs it).
+
+    `noted`, when given, receives the plan's case ids as it is built, so a writer that needs them all
+    at once does not read the stored plan back; it stays empty when the plan was built before."""
     if "plan" in checkpoint.record:
         return StoredPlan.model_validate(checkpoint.record["plan"])
     matcher = CaseMatcher(target, lambda: CaseCatalog.build(list_cases(), target.match_by, target.match_field))
     merged = merge_results(iter_results(collected), matcher, target.status_for)
+    entries = merged.entries()
     plan = store_plan(
         results_bucket(),
         f"plans/{job.id}/{target.name}",
-        merged.entries(),
+        entries if noted is None else _noting(entries, noted),
         batch_size=target.batch_size,
         part_size=get_settings().results_part_size,
         unmatched=merged.unmatched,
@@ -477,6 +482,12 @@ def matched_plan(
     )
     checkpoint.save(plan=plan.model_dump(), state="planned", written=0)
     return plan
+
+
+def _noting(entries: Iterator[dict[str, Any]], noted: list[str]) -> Iterator[dict[str, Any]]:
+    for entry in entries:
+        noted.append(entry["case"])
+        yield entry
 
 
 def outcome(

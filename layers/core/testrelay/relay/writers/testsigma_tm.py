@@ -75,9 +75,13 @@ def _find_run(project_id: str, title: str, marker: str) -> str | None:
     return None
 
 
-def _create_run(job: Job, run: RunRef, target: TestsigmaTmTarget, plan: StoredPlan, checkpoint: Checkpoint) -> str:
+def _create_run(
+    job: Job, run: RunRef, target: TestsigmaTmTarget, plan: StoredPlan, checkpoint: Checkpoint, planned: list[str]
+) -> str:
     """Creates the job's run once: a creation whose outcome is unknown (or that a dead worker left
-    unrecorded) is looked up in the project's run list before another is created."""
+    unrecorded) is looked up in the project's run list before another is created. `planned` are the
+    case ids noted while the plan was built (empty when it was built by an earlier invocation: then
+    they are read back from the stored plan)."""
     title = render(target.run_title, job, run.run_id)[:255]
     marker = f"written by testrelay job {job.id}."
     if checkpoint.record.get("creating"):
@@ -85,12 +89,14 @@ def _create_run(job: Job, run: RunRef, target: TestsigmaTmTarget, plan: StoredPl
         if found:
             return found
     checkpoint.save(creating=True)
+    if len(planned) != plan.entries:
+        planned = [entry["case"] for entry in plan.read_from(results_bucket(), 0)]
     for attempt in range(1, RECONCILE_ATTEMPTS + 1):
         try:
             created = services.testsigma_tm().create_test_run(
                 target.project_id,
                 title=title,
-                case_ids=[entry["case"] for entry in plan.read_from(results_bucket(), 0)],
+                case_ids=planned,
                 description=f"Results of {run.described}, {marker}",
                 assignee_id=target.assignee_id,
                 labels=target.labels,
@@ -110,7 +116,8 @@ def write_testsigma_tm(
     job: Job, run: RunRef, collected: Mapping[str, Any], target: TestsigmaTmTarget, budget: Budget
 ) -> dict[str, Any]:
     checkpoint = Checkpoint(job, target.name)
-    plan = matched_plan(job, collected, target, checkpoint, lambda: _catalog(target.project_id, checkpoint))
+    planned: list[str] = []
+    plan = matched_plan(job, collected, target, checkpoint, lambda: _catalog(target.project_id, checkpoint), planned)
     if plan.entries == 0:
         logger.warning("no result matched a target case", job_id=job.id, target=target.name)
         return outcome(target, plan, "nothing_to_write", 0, None)
@@ -120,7 +127,7 @@ def write_testsigma_tm(
     tm_run_id = checkpoint.record.get("run_id")
     if not tm_run_id:
         try:
-            tm_run_id = _create_run(job, run, target, plan, checkpoint)
+            tm_run_id = _create_run(job, run, target, plan, checkpoint, planned)
         except Unconfirmed as exc:
             return unconfirmed_outcome(target, plan, checkpoint, None, exc)
         checkpoint.save(run_id=tm_run_id, state="run_created", creating=False)
