@@ -420,14 +420,12 @@ def test_a_worker_killed_while_creating_the_tm_run_leaves_one_run_with_every_cas
     died: list[str] = []
 
     def dying(self: tm_vendor.TestsigmaTmClient, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        if not died and dies == "before sending":
-            died.append(dies)
-            raise WorkerDied(dies)
-        created = create(self, *args, **kwargs)
-        if not died:
-            died.append(dies)
-            raise WorkerDied(dies)
-        return created
+        if died:
+            return create(self, *args, **kwargs)
+        died.append(dies)
+        if dies == "after the vendor applied it":
+            create(self, *args, **kwargs)
+        raise WorkerDied(dies)
 
     monkeypatch.setattr(tm_vendor.TestsigmaTmClient, "create_test_run", dying)
     # When a delivery arrives, and its TM writer is invoked again from its checkpoint until it is done

@@ -183,8 +183,7 @@ class SharedBudget:
                 if delay > 0:
                     self.sleep(delay)
                 waited += delay
-                late = self.clock() - slot
-                if late > self._spec.margin() > 0 and overslept < MAX_OVERSLEPT:
+                if overslept < MAX_OVERSLEPT and self._spec.woke_too_late(self.clock() - slot):
                     # Woken too late for this slot: sent now, the call would land beside the next one.
                     overslept += 1
                     with self._lock:

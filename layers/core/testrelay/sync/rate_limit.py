@@ -60,6 +60,11 @@ class RateSpec:
         - 1). Fixed windows (aligned on the clock or on a first call) and sliding ones alike."""
         return max(0.0, self.period * (1 / self.pace - 1))
 
+    def woke_too_late(self, lateness: float) -> bool:
+        """Whether a caller that woke `lateness` seconds after its slot should give the slot up (see
+        MAX_OVERSLEPT). At pace 1 there is no margin to keep: giving slots up would only slow calls down."""
+        return lateness > self.margin() > 0
+
     def max_lateness(self) -> float:
         """How late a reserved slot may still be handed out: half the margin, the other half is left
         for the jitter between sending and arriving."""
@@ -120,11 +125,15 @@ class RateLimiter:
     waited: float = 0.0
 
     @property
+    def spec(self) -> RateSpec:
+        return RateSpec(self.limit, self.period, self.pace)
+
+    @property
     def interval(self) -> float:
-        return self.period / (self.limit * self.pace)
+        return self.spec.interval
 
     def acquire(self, max_wait: float = float("inf")) -> float:
-        margin = RateSpec(self.limit, self.period, self.pace).margin()
+        spec = self.spec
         waited = 0.0
         for overslept in range(MAX_OVERSLEPT + 1):
             with self._lock:
@@ -133,13 +142,12 @@ class RateLimiter:
                 delay = slot - now
                 if waited + delay > max_wait:
                     raise RateLimited(waited + delay)
-                self._next_slot = slot + self.interval
+                self._next_slot = slot + spec.interval
                 self.waited += delay
             if delay > 0:
                 self.sleep(delay)
             waited += delay
-            # At pace 1 there is no margin to keep: giving up slots would only slow the calls down.
-            if margin == 0 or overslept == MAX_OVERSLEPT or self.clock() - slot <= margin:
+            if overslept == MAX_OVERSLEPT or not spec.woke_too_late(self.clock() - slot):
                 break
         with self._lock:
             self.calls += 1
@@ -152,7 +160,7 @@ class RateLimiter:
     def observe(self, announced: Announced) -> None:
         if announced.limit is not None and 0 < announced.limit < self.limit:
             self.limit = announced.limit
-        if RateSpec(self.limit, self.period, self.pace).spent_elsewhere(announced) and announced.reset_in is not None:
+        if self.spec.spent_elsewhere(announced) and announced.reset_in is not None:
             self.hold_off(announced.reset_in)
 
 
