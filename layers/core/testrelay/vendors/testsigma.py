@@ -42,7 +42,9 @@ def _seconds(millis: Any) -> float | None:
     """Testsigma gives times and durations in milliseconds; anything but a positive number is unknown."""
     if isinstance(millis, bool) or not isinstance(millis, int | float) or not 0 < millis < 1e15:
         return None
-    return float(millis) / 1000
+    # A denormal count of milliseconds is positive but rounds to 0 seconds: unknown as well.
+    seconds = float(millis) / 1000
+    return seconds if seconds > 0 else None
 
 
 def _run_duration(answer: dict[str, Any]) -> float | None:
